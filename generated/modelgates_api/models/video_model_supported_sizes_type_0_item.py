@@ -1,0 +1,43 @@
+from enum import StrEnum
+
+
+class VideoModelSupportedSizesType0Item(StrEnum):
+    VALUE_0 = "480x480"
+    VALUE_1 = "480x640"
+    VALUE_10 = "720x1280"
+    VALUE_11 = "720x1680"
+    VALUE_12 = "854x480"
+    VALUE_13 = "960x720"
+    VALUE_14 = "1080x720"
+    VALUE_15 = "1080x1080"
+    VALUE_16 = "1080x1440"
+    VALUE_17 = "1080x1620"
+    VALUE_18 = "1080x1920"
+    VALUE_19 = "1080x2520"
+    VALUE_2 = "480x720"
+    VALUE_20 = "1120x480"
+    VALUE_21 = "1280x720"
+    VALUE_22 = "1440x1080"
+    VALUE_23 = "1620x1080"
+    VALUE_24 = "1680x720"
+    VALUE_25 = "1920x1080"
+    VALUE_26 = "2160x2160"
+    VALUE_27 = "2160x2880"
+    VALUE_28 = "2160x3240"
+    VALUE_29 = "2160x3840"
+    VALUE_3 = "480x854"
+    VALUE_30 = "2160x5040"
+    VALUE_31 = "2520x1080"
+    VALUE_32 = "2880x2160"
+    VALUE_33 = "3240x2160"
+    VALUE_34 = "3840x2160"
+    VALUE_35 = "5040x2160"
+    VALUE_4 = "480x1120"
+    VALUE_5 = "640x480"
+    VALUE_6 = "720x480"
+    VALUE_7 = "720x720"
+    VALUE_8 = "720x960"
+    VALUE_9 = "720x1080"
+
+    def __str__(self) -> str:
+        return str(self.value)
