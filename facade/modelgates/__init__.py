@@ -1,3 +1,62 @@
-"""modelgates: the Python client for the ModelGates video generation API."""
+"""modelgates: the Python client for the ModelGates video generation API.
+
+from modelgates import ModelGates
+
+with ModelGates() as client:  # key from MODELGATES_API_KEY
+    result = client.videos.download("job-abc123", "out.mp4")
+"""
 
 __version__ = "0.1.0"
+
+from ._client import AsyncModelGates, AsyncVideos, ModelGates, Videos
+from ._download import AsyncVideoStream, VideoStream
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadGatewayError,
+    BadRequestError,
+    DestinationExistsError,
+    DownloadIntegrityError,
+    InsecureURLError,
+    InternalServerError,
+    InvalidAPIKeyError,
+    InvalidParameterError,
+    MissingAPIKeyError,
+    ModelGatesError,
+    NotFoundError,
+    PaymentRequiredError,
+    RateLimitError,
+    UnexpectedContentError,
+)
+from ._types import DownloadResult
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncModelGates",
+    "AsyncVideoStream",
+    "AsyncVideos",
+    "AuthenticationError",
+    "BadGatewayError",
+    "BadRequestError",
+    "DestinationExistsError",
+    "DownloadIntegrityError",
+    "DownloadResult",
+    "InsecureURLError",
+    "InternalServerError",
+    "InvalidAPIKeyError",
+    "InvalidParameterError",
+    "MissingAPIKeyError",
+    "ModelGates",
+    "ModelGatesError",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "RateLimitError",
+    "UnexpectedContentError",
+    "VideoStream",
+    "Videos",
+    "__version__",
+]

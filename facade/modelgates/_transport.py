@@ -1,0 +1,137 @@
+"""The httpx clients the facade sends everything through, and where the API key may go.
+
+The key is attached by ``OriginBearerAuth`` per request, and only to requests for the base
+URL's origin: a redirect to signed storage on another host never carries it (httpx strips
+it on cross-origin redirects too; this does not depend on that). A base URL that would send
+the key in clear text to anything but loopback is refused before any connection is tried.
+
+Timeouts are always explicit: the generated client's default is no timeout at all.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Generator, Mapping
+from typing import Final
+
+import attrs
+import httpx
+
+from . import __version__
+from ._errors import APIConnectionError, APITimeoutError, InsecureURLError, InvalidParameterError
+from ._keys import APIKey
+
+DEFAULT_BASE_URL: Final = "https://modelgates.ai/api/v1"
+ENV_BASE_URL: Final = "MODELGATES_BASE_URL"
+#: Connect within 10 s; a read may wait 60 s for the next bytes; a whole download has no cap.
+DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
+USER_AGENT: Final = f"modelgates-python/{__version__}"
+
+TimeoutTypes = float | httpx.Timeout | None
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default_port = {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host, url.port or default_port)
+
+
+def check_base_url(base_url: str | httpx.URL, *, allow_insecure_http: bool = False) -> httpx.URL:
+    """The parsed base URL, if the API key may be sent to it."""
+    try:
+        url = httpx.URL(str(base_url))
+    except httpx.InvalidURL as exc:
+        raise InvalidParameterError(f"base_url {str(base_url)!r} is not a URL: {exc}") from None
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise InvalidParameterError(
+            f"base_url {str(base_url)!r} must be an absolute http:// or https:// URL"
+        )
+    if url.scheme == "http" and not is_loopback(url.host) and not allow_insecure_http:
+        raise InsecureURLError(
+            f"base_url {str(url)!r} is plain http to {url.host!r}, which would send the API key "
+            "in clear text; use https, a loopback host, or pass allow_insecure_http=True"
+        )
+    # Keep a trailing slash off, so relative operation paths join under it.
+    return url.copy_with(path=url.path.rstrip("/") or "/")
+
+
+def resolve_base_url(base_url: str | httpx.URL | None, environ: Mapping[str, str]) -> str:
+    if base_url is not None:
+        return str(base_url)
+    return environ.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL
+
+
+def make_timeout(timeout: TimeoutTypes) -> httpx.Timeout:
+    if timeout is None:
+        return DEFAULT_TIMEOUT
+    if isinstance(timeout, httpx.Timeout):
+        return timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise InvalidParameterError(
+            f"timeout must be seconds > 0 or an httpx.Timeout, not {timeout!r}"
+        )
+    # A number bounds connecting and each wait for bytes, not a whole multi-GB download.
+    return httpx.Timeout(
+        float(timeout), connect=min(float(timeout), DEFAULT_TIMEOUT.connect or 10.0)
+    )
+
+
+class OriginBearerAuth(httpx.Auth):
+    """``Authorization: Bearer <key>`` on requests to one origin, and on no others."""
+
+    def __init__(self, key: APIKey, base_url: httpx.URL) -> None:
+        self._key = key
+        self._origin = origin(base_url)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if origin(request.url) == self._origin:
+            request.headers["Authorization"] = f"Bearer {self._key.reveal()}"
+        else:
+            request.headers.pop("Authorization", None)
+        yield request
+
+    def __repr__(self) -> str:
+        return f"OriginBearerAuth(origin={self._origin!r}, key=<redacted>)"
+
+
+@attrs.frozen
+class ClientConfig:
+    """What every request of one facade client shares."""
+
+    base_url: httpx.URL
+    key: APIKey
+    timeout: httpx.Timeout
+    max_retries: int
+
+    def _client_kwargs(self) -> dict[str, object]:
+        return {
+            "base_url": self.base_url,
+            "auth": OriginBearerAuth(self.key, self.base_url),
+            "timeout": self.timeout,
+            "headers": {"User-Agent": USER_AGENT},
+            "follow_redirects": True,
+            "trust_env": True,
+        }
+
+    def sync_client(self, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+        return httpx.Client(transport=transport, **self._client_kwargs())  # type: ignore[arg-type]
+
+    def async_client(self, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=transport, **self._client_kwargs())  # type: ignore[arg-type]
+
+
+def connection_error(exc: httpx.TransportError) -> APIConnectionError:
+    """The facade's error for an httpx transport failure (the request never got an answer)."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"timed out ({type(exc).__name__}): {detail}")
+    return APIConnectionError(f"connection failed ({type(exc).__name__}): {detail}")

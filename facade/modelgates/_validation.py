@@ -1,0 +1,37 @@
+"""Checks on what callers pass, run before any request is sent.
+
+The generated client percent-encodes ``/ ? #`` in a job id, but ``.`` and ``..`` pass
+through and httpx resolves them as dot segments (``..`` would fetch ``/api/v1/content``).
+So a job id must be one real path segment: non-empty, not a dot segment, no control
+characters. Anything else is encoded as exactly one segment under ``/videos/``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from ._errors import InvalidParameterError
+
+
+def check_job_id(job_id: object) -> str:
+    if not isinstance(job_id, str):
+        raise InvalidParameterError(f"job_id must be a str, not {type(job_id).__name__}")
+    if not job_id:
+        raise InvalidParameterError("job_id must not be empty")
+    if job_id in {".", ".."}:
+        raise InvalidParameterError(f"job_id {job_id!r} is a path dot segment, not a job id")
+    for position, char in enumerate(job_id):
+        if unicodedata.category(char) in {"Cc", "Cs"}:
+            raise InvalidParameterError(
+                f"job_id {job_id!r} contains a control character at position {position}"
+            )
+    return job_id
+
+
+def check_index(index: object) -> int:
+    # bool is an int subclass; True as an output index is a bug in the caller.
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise InvalidParameterError(f"index must be an int, not {type(index).__name__}")
+    if index < 0:
+        raise InvalidParameterError(f"index must be >= 0, got {index}")
+    return index

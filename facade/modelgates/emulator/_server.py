@@ -1,0 +1,483 @@
+"""A local ModelGates API: a real HTTP/1.1 server on loopback, for the demo and for tests
+(ours and our users').
+
+It serves the four video endpoints of the bundled spec with their status codes and error
+bodies, bearer auth against the keys it was started with, and faults on demand (see
+``Faults``). A second server on another port plays the storage origin that signed content
+URLs point at, so cross-origin redirects are real.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import hashlib
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import attrs
+
+from ._state import MODELS, BodyKind, Faults, Job, Output
+
+DEFAULT_API_KEY = "sk-mg-emulator-local-key"
+DEMO_JOB_ID = "job-demo"
+API_PREFIX = "/api/v1"
+
+
+@attrs.frozen
+class RecordedRequest:
+    """A request as the emulator saw it: which server, method, raw path and headers."""
+
+    server: str  # "api" or "storage"
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+
+    @property
+    def authorization(self) -> str | None:
+        return self.headers.get("authorization")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+
+    def __init__(self, emulator: Emulator, role: str, address: tuple[str, int]) -> None:
+        self.emulator = emulator
+        self.role = role
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ModelGatesEmulator/1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests and the demo read their own output, not the server's."""
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _record(self) -> tuple[str, str]:
+        parts = urlsplit(self.path)
+        self.server.emulator._record(
+            RecordedRequest(
+                server=self.server.role,
+                method=self.command,
+                path=parts.path,
+                query=parts.query,
+                headers={k.lower(): v for k, v in self.headers.items()},
+            )
+        )
+        return parts.path, parts.query
+
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str | None = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("X-Request-Id", f"req_{uuid.uuid4().hex[:16]}")
+        if content_type is not None and body:
+            self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, payload: object) -> None:
+        self._send(status, json.dumps(payload).encode())
+
+    def _error(
+        self,
+        status: int,
+        message: str,
+        kind: BodyKind = "json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if kind == "json":
+            body = json.dumps(
+                {
+                    "error": {"code": status, "message": message, "metadata": None},
+                    "user_id": "user_emulator",
+                }
+            ).encode()
+            self._send(status, body, "application/json", headers)
+        elif kind == "html":
+            phrase = HTTPStatus(status).phrase
+            html = f"<html><head><title>{status} {phrase}</title></head><body><h1>{phrase}</h1>"
+            self._send(status, (html + "</body></html>").encode(), "text/html", headers)
+        else:
+            self._send(status, b"", None, headers)
+
+    def _authorized(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer" and token in self.server.emulator.api_keys:
+            return True
+        self._error(401, "Missing or invalid API key" if header else "No auth credentials found")
+        return False
+
+    def _read_json(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw or b"null")
+        except ValueError:
+            return None
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        path, query = self._record()
+        try:
+            if self.server.role == "storage":
+                self._storage(path, query)
+                return
+            if not path.startswith(API_PREFIX + "/"):
+                self._error(404, f"No route for {path}")
+                return
+            segments = [unquote(s) for s in path[len(API_PREFIX) + 1 :].split("/")]
+            self._route(segments, query)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _route(self, segments: list[str], query: str) -> None:
+        method = self.command
+        if segments[0] != "videos":
+            self._error(404, "Not found")
+        elif len(segments) == 1 and method == "POST":
+            if self._authorized():
+                self._create()
+        elif segments == ["videos", "models"] and method in {"GET", "HEAD"}:
+            if self._authorized():
+                self._json(200, {"data": MODELS})
+        elif len(segments) == 2 and method in {"GET", "HEAD"}:
+            if self._authorized():
+                self._poll(segments[1])
+        elif len(segments) == 3 and segments[2] == "content" and method in {"GET", "HEAD"}:
+            if self._authorized():
+                self._content(segments[1], query)
+        else:
+            self._error(404 if method in {"GET", "HEAD"} else 405, "Not found")
+
+    # -- endpoints ---------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        body = self._read_json()
+        if not isinstance(body, dict):
+            self._error(400, "Request body must be a JSON object")
+            return
+        for field in ("model", "prompt"):
+            if not isinstance(body.get(field), str) or not body[field]:
+                self._error(400, f"'{field}' is required and must be a non-empty string")
+                return
+        if body["model"] not in {m["id"] for m in MODELS}:
+            self._error(400, f"Model '{body['model']}' does not support video generation")
+            return
+        emulator = self.server.emulator
+        failing = "[fail]" in body["prompt"]
+        job = emulator.add_job(
+            model=body["model"],
+            prompt=body["prompt"],
+            polls_to_complete=emulator.polls_to_complete,
+            seconds_to_complete=emulator.seconds_to_complete,
+            final_status="failed" if failing else "completed",
+            error="The provider rejected the prompt" if failing else None,
+        )
+        polling_url = f"{emulator.base_url}/videos/{quote(job.id, safe='')}"
+        self._json(202, {"id": job.id, "polling_url": polling_url, "status": "pending"})
+
+    def _poll(self, job_id: str) -> None:
+        emulator = self.server.emulator
+        with emulator.lock:
+            job = emulator.jobs.get(job_id)
+            if job is not None:
+                payload = job.as_json(emulator.base_url)
+                job.polls += 1
+        if job is None:
+            self._error(404, f"Video generation job '{job_id}' not found")
+            return
+        self._json(200, payload)
+
+    def _content(self, job_id: str, query: str) -> None:
+        emulator = self.server.emulator
+        params = parse_qs(query)
+        raw_index = params.get("index", ["0"])[-1]
+        if not raw_index.isdigit():
+            self._error(400, f"'index' must be a non-negative integer, got '{raw_index}'")
+            return
+        index = int(raw_index)
+        with emulator.lock:
+            job = emulator.jobs.get(job_id)
+            fault = job.faults.next_status() if job is not None else None
+        if job is None:
+            self._error(404, f"Video generation job '{job_id}' not found")
+            return
+        if fault is not None:
+            headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
+            self._error(fault.status, f"Injected {fault.status}", fault.body, headers)
+            return
+        status = job.status()
+        if status != "completed":
+            self._error(400, f"Job '{job_id}' is {status}; content is available once completed")
+            return
+        if index >= len(job.outputs):
+            self._error(404, f"Job '{job_id}' has no output {index}")
+            return
+        if job.faults.ok_body is not None:
+            kind = job.faults.ok_body
+            body = b'{"status": "ok"}' if kind == "json" else b"<html><body>Hi</body></html>"
+            self._send(200, body, "application/json" if kind == "json" else "text/html")
+            return
+        if job.faults.redirect:
+            token = emulator.sign(job_id, index)
+            location = f"{emulator.storage_url}/{quote(job_id, safe='')}/{index}?sig={token}"
+            self._send(302, b"", None, {"Location": location})
+            return
+        self._serve_output(job, index)
+
+    def _storage(self, path: str, query: str) -> None:
+        parts = path.strip("/").split("/")
+        sig = parse_qs(query).get("sig", [""])[-1]
+        emulator = self.server.emulator
+        if len(parts) != 3 or parts[0] != "storage" or not parts[2].isdigit():
+            self._error(404, "No such object", "html")
+            return
+        job_id, index = unquote(parts[1]), int(parts[2])
+        job = emulator.jobs.get(job_id)
+        if job is None or index >= len(job.outputs) or sig != emulator.sign(job_id, index):
+            self._error(403, "Signature does not match", "html")
+            return
+        self._serve_output(job, index)
+
+    def _serve_output(self, job: Job, index: int) -> None:
+        output = job.outputs[index]
+        etag = output.etag(job.id, index)
+        last_modified = email.utils.formatdate(job.created_at + output.version, usegmt=True)
+        start, end = 0, output.size
+        status = 200
+        range_header = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if (
+            range_header
+            and not job.faults.ignore_range
+            and (if_range is None or if_range in {etag, last_modified})
+        ):
+            parsed = _parse_range(range_header, output.size)
+            if parsed == "unsatisfiable":
+                self._send(416, b"", None, {"Content-Range": f"bytes */{output.size}"})
+                return
+            if isinstance(parsed, tuple):
+                start, end = parsed
+                status = 206
+        self.send_response(status)
+        self.send_header("X-Request-Id", f"req_{uuid.uuid4().hex[:16]}")
+        self.send_header("Content-Type", output.content_type)
+        self.send_header("Content-Length", str(end - start))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", last_modified)
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{output.size}")
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        self._write_body(job.faults, output.chunks(start, end), start)
+
+    def _write_body(self, faults: Faults, chunks: Iterable[memoryview], offset: int) -> None:
+        emulator = self.server.emulator
+        with emulator.lock:
+            drop = next((d for d in sorted(faults.drop_at) if d >= offset), None)
+            if drop is not None:
+                faults.drop_at.remove(drop)
+            stall = (
+                faults.stall_at
+                if faults.stall_at is not None and faults.stall_at >= offset
+                else None
+            )
+            if stall is not None:
+                faults.stall_at = None
+        for chunk in chunks:
+            if stall is not None and offset + len(chunk) > stall:
+                self.wfile.write(chunk[: stall - offset])
+                chunk, offset = chunk[stall - offset :], stall
+                time.sleep(faults.stall_seconds)
+                stall = None
+            if drop is not None and offset + len(chunk) > drop:
+                self.wfile.write(chunk[: drop - offset])
+                self._drop()
+                return
+            self.wfile.write(chunk)
+            offset += len(chunk)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """``(start, end)`` (end exclusive) of a single ``bytes=`` range; ``None`` to ignore the
+    header (malformed or several ranges); ``"unsatisfiable"`` for a 416."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, sep, last = spec.strip().partition("-")
+    if not sep:
+        return None
+    try:
+        if first == "":
+            suffix = int(last)
+            if suffix <= 0:
+                return "unsatisfiable"
+            return max(0, size - suffix), size
+        start = int(first)
+        end = int(last) + 1 if last else size
+    except ValueError:
+        return None
+    if start >= size:
+        return "unsatisfiable"
+    if end <= start:
+        return None
+    return start, min(end, size)
+
+
+class Emulator:
+    """A running ModelGates API on ``127.0.0.1``; use as a context manager.
+
+    ``base_url`` is what to give the client. The demo job ``job-demo`` is ready at start.
+    Jobs created with ``POST /videos`` finish after ``polls_to_complete`` polls (or
+    ``seconds_to_complete`` seconds); a prompt containing ``[fail]`` makes one fail.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_keys: Sequence[str] = (DEFAULT_API_KEY,),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        polls_to_complete: int = 2,
+        seconds_to_complete: float | None = None,
+    ) -> None:
+        self.api_keys = frozenset(api_keys)
+        self.polls_to_complete = polls_to_complete
+        self.seconds_to_complete = seconds_to_complete
+        self.lock = threading.Lock()
+        self.jobs: dict[str, Job] = {}
+        self.requests: list[RecordedRequest] = []
+        self._secret = uuid.uuid4().hex
+        self._api = _Server(self, "api", (host, port))
+        self._storage = _Server(self, "storage", (host, 0))
+        self._threads: list[threading.Thread] = []
+        self.add_job(DEMO_JOB_ID, prompt="The bundled demo video")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return str(self._api.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._api.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}{API_PREFIX}"
+
+    @property
+    def storage_url(self) -> str:
+        host, port = self._storage.server_address[:2]
+        return f"http://{host!s}:{port}/storage"
+
+    def start(self) -> Emulator:
+        for server in (self._api, self._storage):
+            thread = threading.Thread(
+                target=server.serve_forever, name=f"modelgates-emulator-{server.role}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        for server in (self._api, self._storage):
+            if self._threads:
+                server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted (the ``modelgates emulator`` command)."""
+        storage = threading.Thread(target=self._storage.serve_forever, daemon=True)
+        storage.start()
+        try:
+            self._api.serve_forever()
+        finally:
+            self._storage.shutdown()
+            self._api.server_close()
+            self._storage.server_close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # -- state -------------------------------------------------------------------------------
+
+    def add_job(
+        self,
+        job_id: str | None = None,
+        *,
+        outputs: Sequence[Output] | None = None,
+        faults: Faults | None = None,
+        **fields: Any,
+    ) -> Job:
+        """Add a job (by default: completed, with the demo video as its one output)."""
+        job = Job(
+            id=job_id or f"job-{uuid.uuid4().hex[:12]}",
+            outputs=list(outputs) if outputs is not None else [Output.demo()],
+            faults=faults or Faults(),
+            **fields,
+        )
+        with self.lock:
+            self.jobs[job.id] = job
+        return job
+
+    def sign(self, job_id: str, index: int) -> str:
+        """The signature of a storage URL (as a signed URL from a real bucket would carry)."""
+        return hashlib.sha256(f"{self._secret}\0{job_id}\0{index}".encode()).hexdigest()[:32]
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self.lock:
+            self.requests.append(request)
+
+    def requests_to(self, server: str = "api") -> list[RecordedRequest]:
+        with self.lock:
+            return [r for r in self.requests if r.server == server]

@@ -1,0 +1,172 @@
+"""The emulator's jobs, outputs and faults: plain data the HTTP handler reads and updates
+under one lock."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from typing import Literal
+
+import attrs
+
+from ._content import demo_video, generated_chunks, generated_sha256
+
+BodyKind = Literal["json", "html", "empty"]
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "expired"})
+
+
+@attrs.define
+class Output:
+    """One video of a job: the demo MP4, or ``size`` deterministic bytes from ``seed``."""
+
+    size: int
+    seed: int | None = None
+    content_type: str = "video/mp4"
+    #: Bump to change the ETag and Last-Modified (the video was replaced upstream).
+    version: int = 1
+
+    @classmethod
+    def demo(cls) -> Output:
+        return cls(size=len(demo_video()), seed=None)
+
+    @classmethod
+    def generated(cls, size: int, seed: int = 1) -> Output:
+        return cls(size=size, seed=seed)
+
+    def chunks(self, start: int, end: int) -> Iterator[memoryview]:
+        if self.seed is None:
+            view = memoryview(demo_video())
+            yield view[start:end]
+        else:
+            yield from generated_chunks(self.seed, start, end)
+
+    @property
+    def sha256(self) -> str:
+        if self.seed is None:
+            return hashlib.sha256(demo_video()).hexdigest()
+        return generated_sha256(self.seed, self.size)
+
+    def etag(self, job_id: str, index: int) -> str:
+        basis = f"{job_id}\0{index}\0{self.seed}\0{self.size}\0{self.version}"
+        return '"' + hashlib.sha256(basis.encode()).hexdigest()[:20] + '"'
+
+
+@attrs.define
+class StatusFault:
+    """Answer ``status`` instead of the real response, with a body of ``body`` kind."""
+
+    status: int
+    body: BodyKind = "json"
+    retry_after: str | None = None
+
+
+@attrs.define
+class Faults:
+    """Misbehaviour of one job's content endpoint, each consumed as it is used.
+
+    - ``statuses``: answered first, one per request, before any real answer.
+    - ``drop_at``: body offsets; a response that reaches the first one sends up to it and
+      then closes the connection (the offset is then used up).
+    - ``stall_at``/``stall_seconds``: pause that long once the body reaches that offset.
+    - ``ignore_range``: always send the whole body with 200.
+    - ``redirect``: answer 302 to a signed URL on another origin (the storage server).
+    - ``ok_body``: answer 200 with a JSON or HTML body instead of the video.
+    """
+
+    statuses: list[StatusFault | int] = attrs.field(factory=list)
+    drop_at: list[int] = attrs.field(factory=list)
+    stall_at: int | None = None
+    stall_seconds: float = 0.0
+    ignore_range: bool = False
+    redirect: bool = False
+    ok_body: BodyKind | None = None
+
+    def next_status(self) -> StatusFault | None:
+        if not self.statuses:
+            return None
+        fault = self.statuses.pop(0)
+        return fault if isinstance(fault, StatusFault) else StatusFault(fault)
+
+
+@attrs.define
+class Job:
+    """A video generation job, moving pending -> in_progress -> ``final_status``.
+
+    It finishes after ``polls_to_complete`` polls, or ``seconds_to_complete`` seconds,
+    whichever comes first (0 polls: already finished).
+    """
+
+    id: str
+    model: str = "emulator/video-1"
+    prompt: str = ""
+    outputs: list[Output] = attrs.field(factory=lambda: [Output.demo()])
+    final_status: str = "completed"
+    error: str | None = None
+    polls_to_complete: int = 0
+    seconds_to_complete: float | None = None
+    faults: Faults = attrs.field(factory=Faults)
+    created_at: float = attrs.field(factory=time.time)
+    polls: int = 0
+    extra: dict[str, object] = attrs.field(factory=dict)
+
+    def status(self, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        if self.polls >= self.polls_to_complete or (
+            self.seconds_to_complete is not None
+            and now - self.created_at >= self.seconds_to_complete
+        ):
+            return self.final_status
+        return "pending" if self.polls == 0 else "in_progress"
+
+    def as_json(self, base_url: str) -> dict[str, object]:
+        status = self.status()
+        body: dict[str, object] = {
+            "id": self.id,
+            "polling_url": f"{base_url}/videos/{self.id}",
+            "status": status,
+            **self.extra,
+        }
+        if status == "completed":
+            body["generation_id"] = f"gen-{self.id}"
+            body["unsigned_urls"] = [
+                f"{base_url}/videos/{self.id}/content?index={i}" for i in range(len(self.outputs))
+            ]
+            body["usage"] = {"cost": 0.0, "is_byok": False}
+        elif status in TERMINAL_STATUSES and self.error is not None:
+            body["error"] = self.error
+        return body
+
+
+MODELS: list[dict[str, object]] = [
+    {
+        "id": "emulator/video-1",
+        "canonical_slug": "emulator/video-1",
+        "name": "Emulator Video 1",
+        "created": 1767225600,
+        "description": "The emulator's model: returns the bundled demo video.",
+        "supported_resolutions": ["480p", "720p", "1080p"],
+        "supported_aspect_ratios": ["16:9", "9:16", "1:1"],
+        "supported_sizes": ["1280x720", "720x1280", "1920x1080"],
+        "supported_durations": [4, 8],
+        "supported_frame_images": ["first_frame", "last_frame"],
+        "generate_audio": True,
+        "seed": True,
+        "allowed_passthrough_parameters": [],
+        "pricing_skus": {"per_second": "0.01"},
+    },
+    {
+        "id": "emulator/video-lite",
+        "canonical_slug": "emulator/video-lite",
+        "name": "Emulator Video Lite",
+        "created": 1767225600,
+        "supported_resolutions": ["480p"],
+        "supported_aspect_ratios": ["16:9"],
+        "supported_sizes": None,
+        "supported_durations": [4],
+        "supported_frame_images": None,
+        "generate_audio": None,
+        "seed": None,
+        "allowed_passthrough_parameters": [],
+    },
+]
