@@ -58,3 +58,6 @@ test: lint typecheck validate-spec check-generated pytest ## Everything CI runs:
 
 clean: ## Remove the venv and build leftovers
 	rm -rf $(VENV) build dist demo-output
+
+demo: $(STAMP) ## Download the demo video from the bundled emulator into ./demo-output/ (no key, no network)
+	@$(PY) tools/demo.py

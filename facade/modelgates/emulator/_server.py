@@ -417,7 +417,11 @@ class Emulator:
     def start(self) -> Emulator:
         for server in (self._api, self._storage):
             thread = threading.Thread(
-                target=server.serve_forever, name=f"modelgates-emulator-{server.role}", daemon=True
+                target=server.serve_forever,
+                # Short polls: stopping (every test's teardown) waits for one.
+                kwargs={"poll_interval": 0.02},
+                name=f"modelgates-emulator-{server.role}",
+                daemon=True,
             )
             thread.start()
             self._threads.append(thread)

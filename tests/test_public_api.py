@@ -1,0 +1,76 @@
+"""The names and signatures the README documents. Changing one is a breaking change: this
+test is where that is decided, not by accident."""
+
+from __future__ import annotations
+
+import inspect
+
+import modelgates
+from modelgates import AsyncModelGates, DownloadResult, ModelGates
+from modelgates._client import AsyncVideos, Videos
+
+CLIENT_INIT = (
+    "(*, api_key: 'str | None' = None, base_url: 'str | None' = None, "
+    "timeout: 'float | httpx.Timeout | None' = None, max_retries: 'int' = 2, "
+    "allow_insecure_http: 'bool' = False, transport: '{transport} | None' = None) -> 'None'"
+)
+DOWNLOAD = (
+    "(job_id: 'str', dest: 'str | os.PathLike[str]', *, index: 'int' = 0, "
+    "overwrite: 'bool' = False, on_progress: 'ProgressCallback | None' = None) "
+    "-> 'DownloadResult'"
+)
+
+
+def _sig(obj: object) -> str:
+    return str(inspect.signature(obj))  # type: ignore[arg-type]
+
+
+def test_exported_names() -> None:
+    assert set(modelgates.__all__) >= {
+        "ModelGates",
+        "AsyncModelGates",
+        "DownloadResult",
+        "ModelGatesError",
+        "MissingAPIKeyError",
+        "APIConnectionError",
+        "APITimeoutError",
+        "APIStatusError",
+        "BadRequestError",
+        "AuthenticationError",
+        "PaymentRequiredError",
+        "NotFoundError",
+        "RateLimitError",
+        "InternalServerError",
+        "BadGatewayError",
+    }
+    for name in modelgates.__all__:
+        assert hasattr(modelgates, name), name
+
+
+def test_client_signatures() -> None:
+    assert _sig(ModelGates.__init__).replace("self, ", "") == CLIENT_INIT.format(
+        transport="httpx.BaseTransport"
+    )
+    assert _sig(AsyncModelGates.__init__).replace("self, ", "") == CLIENT_INIT.format(
+        transport="httpx.AsyncBaseTransport"
+    )
+    assert _sig(Videos.download).replace("self, ", "") == DOWNLOAD
+    assert _sig(AsyncVideos.download).replace("self, ", "") == DOWNLOAD
+    assert (
+        _sig(Videos.stream).replace("self, ", "").startswith("(job_id: 'str', *, index: 'int' = 0)")
+    )
+    assert (
+        _sig(AsyncVideos.stream)
+        .replace("self, ", "")
+        .startswith("(job_id: 'str', *, index: 'int' = 0)")
+    )
+    assert inspect.iscoroutinefunction(AsyncVideos.download)
+
+
+def test_download_result_fields() -> None:
+    assert [f.name for f in DownloadResult.__attrs_attrs__] == [
+        "path",
+        "bytes_written",
+        "content_type",
+        "sha256",
+    ]
