@@ -265,8 +265,8 @@ def test_key_never_in_reprs_logs_or_exceptions(
         except APIConnectionError as exc:
             errors.append(exc)
     assert len(errors) == 3
-    for exc in errors:
-        texts += [str(exc), repr(exc), repr(exc.args), repr(exc.__dict__)]
+    for error in errors:
+        texts += [str(error), repr(error), repr(error.args), repr(error.__dict__)]
     assert any("HTTP Request" in r.getMessage() for r in caplog.records)
     assert any(r.name.startswith("httpcore") for r in caplog.records)
     texts += [r.getMessage() for r in caplog.records] + [repr(r.args) for r in caplog.records]

@@ -1,0 +1,121 @@
+"""The modelgates command: results on stdout, one error line on stderr, exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelgates._cli import EXIT_CODES, main
+from modelgates.emulator import DEMO_JOB_ID, Emulator, Faults, StatusFault, demo_video
+from tests.conftest import KEY
+
+
+@pytest.fixture
+def cli(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Emulator:
+    monkeypatch.setenv("MODELGATES_API_KEY", KEY)
+    monkeypatch.setenv("MODELGATES_BASE_URL", emulator.base_url)
+    monkeypatch.chdir(tmp_path)
+    return emulator
+
+
+def test_download_prints_the_result(
+    cli: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["videos", "download", DEMO_JOB_ID, "-o", "out/"]) == 0
+    out, err = capsys.readouterr()
+    assert (tmp_path / "out" / "job-demo.mp4").read_bytes() == demo_video()
+    assert "path          out/job-demo.mp4" in out
+    assert f"size          {len(demo_video())} bytes" in out
+    assert "content type  video/mp4" in out
+    assert err == ""  # not a terminal: no progress bar
+
+
+def _fails(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("modelgates: error: "), err
+    assert "Traceback" not in err
+    return code, lines[0]
+
+
+def test_exit_codes_per_error_class(
+    cli: Emulator,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _fails(["videos", "download", "missing"], capsys)[0] == 6
+    failing = cli.add_job(faults=Faults(statuses=[StatusFault(502)] * 10))
+    assert _fails(["videos", "download", failing.id], capsys)[0] == 8
+    teapot = cli.add_job(faults=Faults(statuses=[StatusFault(400)]))
+    assert _fails(["videos", "download", teapot.id], capsys)[0] == 9
+    html = cli.add_job(faults=Faults(ok_body="html"))
+    assert _fails(["videos", "download", html.id], capsys)[0] == 12
+    assert _fails(["videos", "download", ".."], capsys)[0] == 2
+    (tmp_path / "job-demo.mp4").write_bytes(b"mine")
+    code, line = _fails(["videos", "download", DEMO_JOB_ID], capsys)
+    assert code == 11 and "overwrite" in line
+    assert main(["videos", "download", DEMO_JOB_ID, "--overwrite", "--no-progress"]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("MODELGATES_API_KEY", "sk-wrong")
+    assert _fails(["videos", "download", DEMO_JOB_ID, "-o", "x.mp4"], capsys)[0] == 4
+    monkeypatch.delenv("MODELGATES_API_KEY")
+    code, line = _fails(["videos", "download", DEMO_JOB_ID], capsys)
+    assert code == 3 and "MODELGATES_API_KEY" in line
+    monkeypatch.setenv("MODELGATES_API_KEY", KEY)
+    code, line = _fails(
+        ["videos", "download", DEMO_JOB_ID, "--base-url", "http://example.com/v1"], capsys
+    )
+    assert code == 3 and "allow_insecure_http" in line
+    refused = [
+        "videos",
+        "download",
+        DEMO_JOB_ID,
+        "-o",
+        "y.mp4",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+    ]
+    assert _fails(refused, capsys)[0] == 10
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["videos", "download"], ["videos", "download", "j", "--index", "-1"], ["nope"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+    capsys.readouterr()
+
+
+def test_help_lists_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["videos", "download", "--help"])
+    out = capsys.readouterr().out
+    for _, code, meaning in EXIT_CODES:
+        assert f"{code:<4} {meaning}" in out
+
+
+def test_python_dash_m_and_no_traceback(emulator: Emulator, tmp_path: Path) -> None:
+    env = {**os.environ, "MODELGATES_API_KEY": KEY, "MODELGATES_BASE_URL": emulator.base_url}
+    command = [sys.executable, "-m", "modelgates", "videos", "download"]
+    ok = subprocess.run(
+        [*command, DEMO_JOB_ID, "-o", str(tmp_path)],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert (tmp_path / "job-demo.mp4").exists()
+    bad = subprocess.run(
+        [*command, "missing", "-o", str(tmp_path)],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 6
+    assert (
+        bad.stderr.startswith("modelgates: error: 404 Not Found") and "Traceback" not in bad.stderr
+    )
+    assert KEY not in bad.stderr + ok.stderr + ok.stdout
