@@ -119,3 +119,23 @@ def test_python_dash_m_and_no_traceback(emulator: Emulator, tmp_path: Path) -> N
         bad.stderr.startswith("modelgates: error: 404 Not Found") and "Traceback" not in bad.stderr
     )
     assert KEY not in bad.stderr + ok.stderr + ok.stdout
+
+
+def test_progress_bar_line() -> None:
+    import io
+
+    from modelgates._cli import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(stream)
+    bar(5 * 1024 * 1024, 10 * 1024 * 1024)
+    bar(10 * 1024 * 1024, 10 * 1024 * 1024)
+    bar.close()
+    text = stream.getvalue()
+    assert text.startswith("\r5.0 MiB / 10.0 MiB   50%  ")
+    assert "/s  ETA " in text
+    assert "\r10.0 MiB / 10.0 MiB  100%" in text
+    assert text.endswith("\n")
+    unknown = io.StringIO()
+    ProgressBar(unknown)(2048, None)
+    assert unknown.getvalue().startswith("\r2.0 KiB  ") and "ETA" not in unknown.getvalue()

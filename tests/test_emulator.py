@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from modelgates import ModelGates
 from modelgates.emulator import DEFAULT_API_KEY, DEMO_JOB_ID, Emulator, Output, demo_video
 from modelgates.emulator._content import PERIOD, generated_chunks
 from modelgates.emulator._server import _parse_range
@@ -91,3 +93,11 @@ def test_ranges_and_validators(http: httpx.Client, emulator: Emulator) -> None:
     head = http.head(f"/videos/{job.id}/content")
     assert head.headers["content-length"] == "5000" and head.content == b""
     assert hashlib.sha256(full.content).hexdigest() == job.outputs[0].sha256
+
+
+def test_plugin_client_fixture_talks_to_the_plugin_emulator(
+    modelgates_client: ModelGates, modelgates_emulator: Emulator, tmp_path: Path
+) -> None:
+    result = modelgates_client.videos.download(DEMO_JOB_ID, tmp_path)
+    assert result.bytes_written == len(demo_video())
+    assert modelgates_client.base_url == modelgates_emulator.base_url
