@@ -11,6 +11,11 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
 
 
+def parked(directory: Path) -> list[str]:
+    """Interrupted downloads kept for a later call to continue."""
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".modelgates-partial"))
+
+
 def mp4_top_level_boxes(data: bytes) -> list[str]:
     """The ISO BMFF top-level box types of an MP4, checking that the boxes tile the file."""
     boxes: list[str] = []

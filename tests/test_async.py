@@ -20,7 +20,7 @@ from modelgates import (
 )
 from modelgates.emulator import DEMO_JOB_ID, Emulator, Faults, Output, StatusFault, demo_video
 from tests.conftest import KEY
-from tests.helpers import leftovers
+from tests.helpers import leftovers, parked
 
 pytestmark = pytest.mark.anyio
 MiB = 1024 * 1024
@@ -43,17 +43,17 @@ async def test_file_writes_run_off_the_event_loop(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from modelgates import _download
+    from modelgates import _files
 
     loop_thread = threading.get_ident()
     writer_threads: set[int] = set()
-    original = _download.AtomicWriter.write
+    original = _files.AtomicWriter.write
 
-    def spy(self: _download.AtomicWriter, chunk: bytes) -> None:
+    def spy(self: _files.AtomicWriter, chunk: bytes) -> None:
         writer_threads.add(threading.get_ident())
         original(self, chunk)
 
-    monkeypatch.setattr(_download.AtomicWriter, "write", spy)
+    monkeypatch.setattr(_files.AtomicWriter, "write", spy)
     job = emulator.add_job(outputs=[Output.generated(4 * MiB)])
     await async_client.videos.download(job.id, tmp_path)
     assert writer_threads and loop_thread not in writer_threads
@@ -98,7 +98,9 @@ async def test_mid_stream_drop_leaves_destination_untouched(
     async with AsyncModelGates(api_key=KEY, base_url=emulator.base_url, max_retries=0) as client:
         with pytest.raises(APIConnectionError):
             await client.videos.download(job.id, tmp_path / "out.mp4")
-    assert list(tmp_path.iterdir()) == []
+    assert not (tmp_path / "out.mp4").exists()
+    assert leftovers(tmp_path) == []
+    assert parked(tmp_path) == [".out.mp4.modelgates-partial"]
 
 
 async def test_cancellation_leaves_destination_untouched(
@@ -114,6 +116,7 @@ async def test_cancellation_leaves_destination_untouched(
     assert scope.cancelled_caught
     assert not dest.exists()
     assert leftovers(tmp_path) == []
+    assert parked(tmp_path) == [".out.mp4.modelgates-partial"]
 
 
 async def test_no_authorization_on_cross_origin_redirect(

@@ -32,7 +32,7 @@ from modelgates import (
 )
 from modelgates.emulator import DEMO_JOB_ID, Emulator, Faults, Output, StatusFault, demo_video
 from tests.conftest import KEY
-from tests.helpers import leftovers, mp4_top_level_boxes
+from tests.helpers import leftovers, mp4_top_level_boxes, parked
 
 MiB = 1024 * 1024
 
@@ -152,14 +152,21 @@ def test_real_401_and_404_from_the_emulator(emulator: Emulator, tmp_path: Path) 
 def test_mid_stream_drop_leaves_the_destination_untouched(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    job = emulator.add_job(outputs=[Output.generated(8 * MiB)], faults=Faults(drop_at=[3 * MiB]))
+    job = emulator.add_job(
+        outputs=[Output.generated(8 * MiB)], faults=Faults(drop_at=[3 * MiB, 3 * MiB])
+    )
     dest = tmp_path / "out.mp4"
     dest.write_bytes(b"old")
     with ModelGates(api_key=KEY, base_url=emulator.base_url, max_retries=0) as client:
         with pytest.raises(APIConnectionError):
             client.videos.download(job.id, dest, overwrite=True)
-    assert dest.read_bytes() == b"old"
-    assert leftovers(tmp_path) == []
+        assert dest.read_bytes() == b"old"
+        assert leftovers(tmp_path) == []
+        assert parked(tmp_path) == [".out.mp4.modelgates-partial"]  # for a later call
+        with pytest.raises(APIConnectionError):
+            client.videos.download(job.id, dest, overwrite=True, resume=False)
+        assert dest.read_bytes() == b"old"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
 
 
 def test_keyboard_interrupt_leaves_the_destination_untouched(
@@ -173,9 +180,9 @@ def test_keyboard_interrupt_leaves_the_destination_untouched(
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        client.videos.download(job.id, dest, on_progress=interrupt)
+        client.videos.download(job.id, dest, on_progress=interrupt, resume=False)
     assert not dest.exists()
-    assert leftovers(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_progress_is_reported_with_the_total(

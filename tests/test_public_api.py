@@ -12,11 +12,14 @@ from modelgates._client import AsyncVideos, Videos
 CLIENT_INIT = (
     "(*, api_key: 'str | None' = None, base_url: 'str | None' = None, "
     "timeout: 'float | httpx.Timeout | None' = None, max_retries: 'int' = 2, "
-    "allow_insecure_http: 'bool' = False, transport: '{transport} | None' = None) -> 'None'"
+    "allow_insecure_http: 'bool' = False, transport: '{transport} | None' = None, "
+    "retry: 'RetryPolicy | None' = None) -> 'None'"
 )
 DOWNLOAD = (
     "(job_id: 'str', dest: 'str | os.PathLike[str]', *, index: 'int' = 0, "
-    "overwrite: 'bool' = False, on_progress: 'ProgressCallback | None' = None) "
+    "overwrite: 'bool' = False, on_progress: 'ProgressCallback | None' = None, "
+    "resume: 'bool' = True, expected_sha256: 'str | None' = None, "
+    "max_retries: 'int | None' = None, timeout: 'float | httpx.Timeout | None' = None) "
     "-> 'DownloadResult'"
 )
 

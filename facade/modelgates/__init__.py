@@ -9,7 +9,6 @@ with ModelGates() as client:  # key from MODELGATES_API_KEY
 __version__ = "0.1.0"
 
 from ._client import AsyncModelGates, AsyncVideos, ModelGates, Videos
-from ._download import AsyncVideoStream, VideoStream
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -30,6 +29,8 @@ from ._errors import (
     RateLimitError,
     UnexpectedContentError,
 )
+from ._retry import RetryPolicy
+from ._stream import AsyncVideoStream, VideoStream
 from ._types import DownloadResult
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "NotFoundError",
     "PaymentRequiredError",
     "RateLimitError",
+    "RetryPolicy",
     "UnexpectedContentError",
     "VideoStream",
     "Videos",

@@ -14,20 +14,15 @@ from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Self
 
+import attrs
 import httpx
 
 from . import _adapter
-from ._download import (
-    AsyncVideoStream,
-    ProgressCallback,
-    VideoStream,
-    download,
-    download_async,
-    open_async_stream,
-    open_stream,
-)
+from ._download import DownloadOptions, ProgressCallback, download, download_async
 from ._errors import InvalidParameterError
 from ._keys import APIKey, resolve_api_key
+from ._retry import RetryPolicy
+from ._stream import AsyncVideoStream, VideoStream, open_async_stream, open_stream
 from ._transport import (
     ClientConfig,
     TimeoutTypes,
@@ -40,15 +35,25 @@ from ._types import DownloadResult
 DEFAULT_MAX_RETRIES = 2
 
 
+def _check_retries(max_retries: object) -> int:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidParameterError(f"max_retries must be an int >= 0, not {max_retries!r}")
+    return max_retries
+
+
 def _configure(
     api_key: str | APIKey | None,
     base_url: str | httpx.URL | None,
     timeout: TimeoutTypes,
     max_retries: int,
     allow_insecure_http: bool,
+    retry: RetryPolicy | None,
 ) -> ClientConfig:
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise InvalidParameterError(f"max_retries must be an int >= 0, not {max_retries!r}")
+    max_retries = _check_retries(max_retries)
+    if retry is None:
+        retry = RetryPolicy(max_retries=max_retries)
+    elif max_retries != DEFAULT_MAX_RETRIES:
+        retry = attrs.evolve(retry, max_retries=max_retries)
     url = check_base_url(
         resolve_base_url(base_url, os.environ), allow_insecure_http=allow_insecure_http
     )
@@ -56,15 +61,41 @@ def _configure(
         base_url=url,
         key=resolve_api_key(api_key),
         timeout=make_timeout(timeout),
-        max_retries=max_retries,
+        retry=retry,
+    )
+
+
+def _download_options(
+    config: ClientConfig,
+    index: int,
+    overwrite: bool,
+    on_progress: ProgressCallback | None,
+    resume: bool,
+    expected_sha256: str | None,
+    max_retries: int | None,
+    timeout: TimeoutTypes,
+) -> DownloadOptions:
+    """Per-call settings over the client's."""
+    policy = config.retry
+    if max_retries is not None:
+        policy = attrs.evolve(policy, max_retries=_check_retries(max_retries))
+    return DownloadOptions(
+        index=index,
+        overwrite=overwrite,
+        resume=resume,
+        expected_sha256=expected_sha256,
+        on_progress=on_progress,
+        policy=policy,
+        timeout=make_timeout(timeout) if timeout is not None else None,
     )
 
 
 class Videos:
     """``client.videos``: the video generation endpoints."""
 
-    def __init__(self, http: httpx.Client) -> None:
+    def __init__(self, http: httpx.Client, config: ClientConfig) -> None:
         self._http = http
+        self._config = config
 
     def download(
         self,
@@ -74,12 +105,29 @@ class Videos:
         index: int = 0,
         overwrite: bool = False,
         on_progress: ProgressCallback | None = None,
+        resume: bool = True,
+        expected_sha256: str | None = None,
+        max_retries: int | None = None,
+        timeout: float | httpx.Timeout | None = None,
     ) -> DownloadResult:
         """Stream output ``index`` of a completed job to ``dest`` (a file, or a directory to
-        put ``<job_id>.mp4`` in). Nothing appears at ``dest`` unless the whole video does."""
-        return download(
-            self._http, job_id, dest, index=index, overwrite=overwrite, on_progress=on_progress
+        put ``<job_id>.mp4`` in). Nothing appears at ``dest`` unless the whole video does.
+
+        Broken connections continue where they stopped; ``resume=True`` also continues
+        what an interrupted earlier call left. ``expected_sha256`` is checked before the
+        file is put in place. ``max_retries`` and ``timeout`` override the client's.
+        """
+        options = _download_options(
+            self._config,
+            index,
+            overwrite,
+            on_progress,
+            resume,
+            expected_sha256,
+            max_retries,
+            timeout,
         )
+        return download(self._http, job_id, dest, options)
 
     @contextlib.contextmanager
     def stream(self, job_id: str, *, index: int = 0) -> Iterator[VideoStream]:
@@ -92,8 +140,9 @@ class Videos:
 class AsyncVideos:
     """``client.videos`` of ``AsyncModelGates``."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, config: ClientConfig) -> None:
         self._http = http
+        self._config = config
 
     async def download(
         self,
@@ -103,11 +152,23 @@ class AsyncVideos:
         index: int = 0,
         overwrite: bool = False,
         on_progress: ProgressCallback | None = None,
+        resume: bool = True,
+        expected_sha256: str | None = None,
+        max_retries: int | None = None,
+        timeout: float | httpx.Timeout | None = None,
     ) -> DownloadResult:
         """As ``ModelGates.videos.download``; file writes run off the event loop."""
-        return await download_async(
-            self._http, job_id, dest, index=index, overwrite=overwrite, on_progress=on_progress
+        options = _download_options(
+            self._config,
+            index,
+            overwrite,
+            on_progress,
+            resume,
+            expected_sha256,
+            max_retries,
+            timeout,
         )
+        return await download_async(self._http, job_id, dest, options)
 
     @contextlib.asynccontextmanager
     async def stream(self, job_id: str, *, index: int = 0) -> AsyncIterator[AsyncVideoStream]:
@@ -132,7 +193,11 @@ class _ClientBase:
 
     @property
     def max_retries(self) -> int:
-        return self._config.max_retries
+        return self._config.retry.max_retries
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._config.retry
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -157,10 +222,13 @@ class ModelGates(_ClientBase):
         max_retries: int = DEFAULT_MAX_RETRIES,
         allow_insecure_http: bool = False,
         transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self._config = _configure(api_key, base_url, timeout, max_retries, allow_insecure_http)
+        self._config = _configure(
+            api_key, base_url, timeout, max_retries, allow_insecure_http, retry
+        )
         self._http = self._config.sync_client(transport)
-        self.videos = Videos(self._http)
+        self.videos = Videos(self._http, self._config)
         self.raw = _adapter.raw_client(
             str(self._config.base_url),
             self._config.key,
@@ -195,10 +263,13 @@ class AsyncModelGates(_ClientBase):
         max_retries: int = DEFAULT_MAX_RETRIES,
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
-        self._config = _configure(api_key, base_url, timeout, max_retries, allow_insecure_http)
+        self._config = _configure(
+            api_key, base_url, timeout, max_retries, allow_insecure_http, retry
+        )
         self._http = self._config.async_client(transport)
-        self.videos = AsyncVideos(self._http)
+        self.videos = AsyncVideos(self._http, self._config)
         self.raw = _adapter.raw_client(
             str(self._config.base_url),
             self._config.key,

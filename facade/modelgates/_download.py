@@ -1,394 +1,346 @@
-"""Streaming a video from ``GET /videos/{jobId}/content`` to a file, in constant memory.
+"""``videos.download``: a video onto disk whole, in constant memory, whatever the network does.
 
-The generated endpoint reads the whole body into memory; here the request shape is
-borrowed from it (``_adapter.download_request``) and the body is streamed with httpx.
+A body that breaks mid-stream continues from the bytes already written, with ``Range`` and
+``If-Range`` (the strong ETag, else Last-Modified). A 206 is taken only when its
+``Content-Range`` starts exactly there; a 200 (``Range`` ignored, or the video changed)
+starts over. Error statuses worth retrying (429, 5xx, ...) and connection failures are
+retried by the client's ``RetryPolicy``; this loop is the only retry authority for a
+download (its requests go out with transport retries off), so budgets never multiply.
 
-Nothing partial ever appears at the destination: bytes go to a temporary file in the same
-directory, which is fsynced and renamed into place only once complete. Any error or
-interruption (KeyboardInterrupt and task cancellation included) removes it instead.
+An interruption that leaves bytes worth keeping (the budget ran out, Ctrl-C, task
+cancellation) parks the partial file (``_files``) for the next call with ``resume=True``;
+anything else leaves nothing behind. Either way the destination is untouched until the
+whole video is there, its length matches, and its sha256 matches ``expected_sha256``.
 
-The sync and async drivers share everything but the loop itself: opening and checking the
-response (``_checked_response``), the file (``AtomicWriter``) and progress
-(``ProgressReporter``).
+The sync and async drivers share everything but the loop: ``_Download`` holds the state
+and makes every decision.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import logging
 import os
 import re
-import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 import anyio.to_thread
+import attrs
 import httpx
 
-from . import _adapter
 from ._errors import (
-    DestinationExistsError,
+    APIConnectionError,
+    APIStatusError,
     DownloadIntegrityError,
     InvalidParameterError,
-    UnexpectedContentError,
-    status_error,
 )
-from ._transport import connection_error
+from ._files import AtomicWriter, PartialInfo, refuse_existing, resolve_destination
+from ._retry import EXTENSION, RETRY_STATUSES, RetryBudget, RetryPolicy
+from ._stream import _OpenResponse, open_async_stream, open_stream
 from ._types import DownloadResult
 from ._validation import check_index, check_job_id
 
+logger = logging.getLogger("modelgates")
+
 ProgressCallback = Callable[[int, int | None], None]
 
-#: Error bodies are read up to this size for the exception; the rest is dropped.
-MAX_ERROR_BODY = 64 * 1024
 #: The async driver hands writes to a worker thread in batches of about this size.
 ASYNC_WRITE_BATCH = 1024 * 1024
 #: At most this many progress calls a second, plus a final one.
 PROGRESS_HZ = 10.0
 
-_REQUEST_HEADERS = {
-    # Byte counts and ranges refer to the bytes on the wire: ask for them unencoded.
-    "Accept-Encoding": "identity",
-    "Accept": "video/*, application/octet-stream;q=0.9",
-}
-_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
-
-
-# --- destination ---------------------------------------------------------------------------
-
-
-def default_filename(job_id: str, index: int) -> str:
-    """``<jobId>.mp4`` (``<jobId>-<index>.mp4`` for index > 0), reduced to characters that
-    cannot leave the directory or surprise a shell."""
-    stem = _UNSAFE_NAME_CHARS.sub("_", job_id).lstrip(".") or "video"
-    stem = stem[:200]
-    return f"{stem}.mp4" if index == 0 else f"{stem}-{index}.mp4"
-
-
-def resolve_destination(dest: str | os.PathLike[str], job_id: str, index: int) -> Path:
-    """The file to write: ``dest`` itself, or a name made from the job id inside ``dest``
-    when it is an existing directory or ends with a path separator (then it is created)."""
-    raw = os.fspath(dest)
-    if not isinstance(raw, str) or not raw:
-        raise InvalidParameterError("dest must be a non-empty path")
-    path = Path(raw).expanduser()
-    if raw.endswith(("/", os.sep)):
-        path.mkdir(parents=True, exist_ok=True)
-    if path.is_dir():
-        return path / default_filename(job_id, index)
-    if not path.parent.is_dir():
-        raise InvalidParameterError(f"dest {raw!r}: directory {str(path.parent)!r} does not exist")
-    return path
-
-
-def refuse_existing(path: Path, overwrite: bool) -> None:
-    if not overwrite and path.exists():
-        raise DestinationExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
-
-
-# --- the file ------------------------------------------------------------------------------
-
-
-class AtomicWriter:
-    """A temporary file beside ``final`` that becomes ``final`` only on ``commit()``.
-
-    Counts and hashes what it writes. ``discard()`` (or leaving the ``with`` block by an
-    exception of any kind) deletes the temporary file and leaves ``final`` untouched.
-    """
-
-    def __init__(self, final: Path, *, overwrite: bool) -> None:
-        self.final = final
-        self.overwrite = overwrite
-        fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-        self.temp = Path(name)
-        self._file: IO[bytes] = os.fdopen(fd, "wb", buffering=0)
-        self._sha256 = hashlib.sha256()
-        self.bytes_written = 0
-
-    def write(self, chunk: bytes) -> None:
-        self._file.write(chunk)
-        self._sha256.update(chunk)
-        self.bytes_written += len(chunk)
-
-    def write_many(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            self.write(chunk)
-
-    def commit(self, content_type: str | None) -> DownloadResult:
-        os.fsync(self._file.fileno())
-        self._file.close()
-        if self.overwrite:
-            os.replace(self.temp, self.final)
-        else:
-            self._link_no_clobber()
-        _fsync_directory(self.final.parent)
-        return DownloadResult(
-            path=self.final,
-            bytes_written=self.bytes_written,
-            content_type=content_type,
-            sha256=self._sha256.hexdigest(),
-        )
-
-    def _link_no_clobber(self) -> None:
-        # A file that appeared at the destination during the download is not replaced.
-        try:
-            os.link(self.temp, self.final)
-        except FileExistsError:
-            self.discard()
-            refuse_existing(self.final, overwrite=False)
-            raise
-        except OSError:  # no hard links on this filesystem
-            refuse_existing(self.final, overwrite=False)
-            os.replace(self.temp, self.final)
-        else:
-            self.temp.unlink()
-
-    def discard(self) -> None:
-        self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.temp.unlink()
-
-    def __enter__(self) -> AtomicWriter:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is not None:
-            self.discard()
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# --- progress ------------------------------------------------------------------------------
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
 class ProgressReporter:
-    """Calls ``on_progress(done, total)`` at most ``PROGRESS_HZ`` times a second, and once
-    more at the end."""
+    """Calls ``on_progress(done, total)`` at most ``PROGRESS_HZ`` times a second and once
+    at the end; ``done`` never goes backwards, even when a download has to start over."""
 
     def __init__(
         self,
         callback: ProgressCallback | None,
-        total: int | None,
+        done: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._callback = callback
-        self.total = total
-        self.done = 0
+        self.total: int | None = None
+        self.done = done
+        self._reported = -1
         self._clock = clock
         self._next = 0.0
 
     def advance(self, n: int) -> None:
         self.done += n
-        if self._callback is not None:
+        if self._callback is not None and self.done > self._reported:
             now = self._clock()
             if now >= self._next:
                 self._next = now + 1.0 / PROGRESS_HZ
-                self._callback(self.done, self.total)
+                self._report()
+
+    def _report(self) -> None:
+        assert self._callback is not None
+        self._reported = self.done
+        self._callback(self.done, self.total)
 
     def finish(self) -> None:
         if self._callback is not None:
-            self._callback(self.done, self.total)
+            self._report()
 
 
-# --- the response --------------------------------------------------------------------------
+class _StartOver(Exception):
+    """The response cannot continue what we have: drop it and ask for the whole video."""
 
 
-def _content_type(response: httpx.Response) -> str | None:
-    value = response.headers.get("content-type")
-    return value.split(";", 1)[0].strip().lower() if value else None
+@attrs.frozen
+class DownloadOptions:
+    """Per-call settings of one download."""
+
+    index: int = 0
+    overwrite: bool = False
+    resume: bool = True
+    expected_sha256: str | None = None
+    on_progress: ProgressCallback | None = None
+    policy: RetryPolicy = attrs.field(factory=RetryPolicy)
+    timeout: httpx.Timeout | None = None
 
 
-def _is_video(content_type: str | None) -> bool:
-    # No Content-Type at all is taken as opaque bytes: nothing says it is not a video.
-    return (
-        content_type is None
-        or content_type.startswith("video/")
-        or content_type == "application/octet-stream"
-    )
+def _strong_validator(headers: httpx.Headers) -> str | None:
+    """What ``If-Range`` may carry: a strong ETag, else Last-Modified (RFC 9110 13.1.5)."""
+    etag: str | None = headers.get("etag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    last_modified: str | None = headers.get("last-modified")
+    return last_modified
 
 
-def _content_length(response: httpx.Response) -> int | None:
-    value = response.headers.get("content-length")
-    return int(value) if value is not None and value.isdigit() else None
+class _Download:
+    """The state of one ``download()`` call, and every decision it makes."""
 
+    def __init__(self, job_id: str, dest: str | os.PathLike[str], options: DownloadOptions) -> None:
+        self.job_id = check_job_id(job_id)
+        self.index = check_index(options.index)
+        self.options = options
+        if options.expected_sha256 is not None and not re.fullmatch(
+            r"[0-9a-fA-F]{64}", options.expected_sha256
+        ):
+            raise InvalidParameterError("expected_sha256 must be 64 hex digits")
+        self.target: Path = resolve_destination(dest, self.job_id, self.index)
+        refuse_existing(self.target, options.overwrite)
+        self.validator: str | None = None
+        self.total: int | None = None
+        self.content_type: str | None = None
+        self.writer = self._writer()
+        self.progress = ProgressReporter(options.on_progress, done=self.writer.bytes_written)
+        self.progress.total = self.total
+        self.budget = RetryBudget(options.policy, f"download of {self.job_id} output {self.index}")
+        # Transport retries off: this loop owns the budget (see the module docstring).
+        self.extensions: dict[str, Any] = {EXTENSION: attrs.evolve(options.policy, max_retries=0)}
+        self._fresh_attempt = True
 
-def _rejection(response: httpx.Response, body: bytes) -> Exception:
-    """The error for a response that is not a video: its status, or its content type."""
-    if response.is_error:
-        return status_error(response.status_code, response.headers, body)
-    text = body.decode("utf-8", errors="replace")[:2000]
-    content_type = _content_type(response)
-    return UnexpectedContentError(
-        f"expected a video, got {content_type or 'no content type'} "
-        f"(HTTP {response.status_code}): {' '.join(text.split())[:200]}",
-        content_type=content_type,
-        body=text,
-    )
+    def _writer(self) -> AtomicWriter:
+        # Claimed even with resume=False: starting over replaces an old parked download.
+        writer, info = AtomicWriter.claim(self.target, overwrite=self.options.overwrite)
+        if (
+            self.options.resume
+            and info is not None
+            and (info.job_id, info.index) == (self.job_id, self.index)
+        ):
+            self.validator, self.total, self.content_type = (
+                info.validator,
+                info.total,
+                info.content_type,
+            )
+            logger.info(
+                "continuing %s from byte %d of a previous download",
+                self.target.name,
+                writer.bytes_written,
+            )
+        elif writer.bytes_written:
+            writer.restart()
+        return writer
 
+    # -- per attempt -------------------------------------------------------------------------
 
-def _build_request(
-    http: httpx.Client | httpx.AsyncClient, job_id: str, index: int
-) -> httpx.Request:
-    shape = _adapter.download_request(check_job_id(job_id), check_index(index))
-    return http.build_request(
-        shape.method, shape.url, params=shape.params, headers=_REQUEST_HEADERS
-    )
+    def request_headers(self) -> dict[str, str]:
+        offset = self.writer.bytes_written
+        if offset and self.validator:
+            return {"Range": f"bytes={offset}-", "If-Range": self.validator}
+        if offset:  # nothing to prove the server's copy is the same one: start over
+            self.writer.restart()
+            self.progress.done = 0
+        return {}
 
+    def begin(self, video: _OpenResponse) -> None:
+        """Take the response's measure; raise ``_StartOver`` if it cannot continue ours."""
+        offset = self.writer.bytes_written
+        if video.status_code == 206:
+            match = _CONTENT_RANGE.fullmatch(video.headers.get("content-range", ""))
+            if match is None or int(match.group(1)) != offset:
+                raise _StartOver(
+                    f"206 from the wrong offset ({video.headers.get('content-range')})"
+                )
+            total = None if match.group(3) == "*" else int(match.group(3))
+            if self.total is not None and total != self.total:
+                raise _StartOver("206 for a video of another size")
+        else:
+            if offset:
+                logger.info(
+                    "server sent the whole video again (Range ignored or the video changed): "
+                    "starting %s over",
+                    self.target.name,
+                )
+                self.writer.restart()
+                self.progress.done = 0
+            total = video.content_length
+        self.total = total
+        self.progress.total = total
+        self.validator = _strong_validator(video.headers)
+        self.content_type = video.content_type
+        self._fresh_attempt = True
 
-def _needs_rejection(response: httpx.Response) -> bool:
-    return response.status_code != 200 or not _is_video(_content_type(response))
+    def write(self, chunk: bytes) -> None:
+        self.writer.write(chunk)
+        self.advance(len(chunk))
 
+    def advance(self, n: int) -> None:
+        if self._fresh_attempt:
+            self._fresh_attempt = False
+            self.budget.progressed()
+        self.progress.advance(n)
 
-class _OpenResponse:
-    def __init__(self, response: httpx.Response) -> None:
-        self._response = response
-        self.content_type = _content_type(response)
-        #: None when the server did not say (chunked transfer).
-        self.content_length = _content_length(response)
-        self.headers = response.headers
+    def retry_delay(self, exc: Exception) -> float:
+        """How long to wait before trying again after ``exc``; re-raises it when the
+        budget is spent or the failure is not worth retrying."""
+        if isinstance(exc, APIStatusError):
+            if exc.status_code not in RETRY_STATUSES:
+                raise exc
+            delay = self.budget.next_delay(f"HTTP {exc.status_code}", exc.retry_after)
+        elif isinstance(exc, _StartOver):
+            self.writer.restart()
+            self.progress.done = 0
+            delay = self.budget.next_delay(str(exc))
+        else:
+            delay = self.budget.next_delay(str(exc))
+        if delay is None:
+            raise exc
+        return delay
 
+    # -- the end -----------------------------------------------------------------------------
 
-class VideoStream(_OpenResponse):
-    """An open download: its headers, and its body as an iterator of byte chunks."""
+    def finish(self) -> DownloadResult:
+        received = self.writer.bytes_written
+        if self.total is not None and received != self.total:
+            raise DownloadIntegrityError(
+                f"received {received} bytes of {self.job_id} output {self.index}, "
+                f"but the server announced {self.total}"
+            )
+        expected = self.options.expected_sha256
+        if expected is not None and self.writer.sha256 != expected.lower():
+            raise DownloadIntegrityError(
+                f"sha256 of {self.job_id} output {self.index} is {self.writer.sha256}, "
+                f"expected {expected.lower()}; {str(self.target)!r} was not written"
+            )
+        return self.writer.commit(self.content_type)
 
-    def iter_bytes(self) -> Iterator[bytes]:
-        try:
-            yield from self._response.iter_raw()
-        except httpx.TransportError as exc:
-            raise connection_error(exc) from exc
-
-
-class AsyncVideoStream(_OpenResponse):
-    """``VideoStream`` for ``AsyncModelGates``: ``async for chunk in video.iter_bytes()``."""
-
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.aiter_raw():
-                yield chunk
-        except httpx.TransportError as exc:
-            raise connection_error(exc) from exc
-
-    aiter_bytes = iter_bytes
-
-
-@contextlib.contextmanager
-def open_stream(http: httpx.Client, job_id: str, index: int) -> Iterator[VideoStream]:
-    request = _build_request(http, job_id, index)
-    try:
-        response = http.send(request, stream=True)
-    except httpx.TransportError as exc:
-        raise connection_error(exc) from exc
-    try:
-        if _needs_rejection(response):
-            body = b""
-            with contextlib.suppress(httpx.TransportError):
-                for chunk in response.iter_raw():
-                    body += chunk
-                    if len(body) >= MAX_ERROR_BODY:
-                        break
-            raise _rejection(response, body)
-        yield VideoStream(response)
-    finally:
-        response.close()
-
-
-@contextlib.asynccontextmanager
-async def open_async_stream(
-    http: httpx.AsyncClient, job_id: str, index: int
-) -> AsyncIterator[AsyncVideoStream]:
-    request = _build_request(http, job_id, index)
-    try:
-        response = await http.send(request, stream=True)
-    except httpx.TransportError as exc:
-        raise connection_error(exc) from exc
-    try:
-        if _needs_rejection(response):
-            body = b""
-            with contextlib.suppress(httpx.TransportError):
-                async for chunk in response.aiter_raw():
-                    body += chunk
-                    if len(body) >= MAX_ERROR_BODY:
-                        break
-            raise _rejection(response, body)
-        yield AsyncVideoStream(response)
-    finally:
-        await response.aclose()
-
-
-def _check_complete(writer: AtomicWriter, expected: int | None) -> None:
-    if expected is not None and writer.bytes_written != expected:
-        raise DownloadIntegrityError(
-            f"received {writer.bytes_written} bytes, but Content-Length said {expected}"
+    def close(self, exc: BaseException | None, cancelled: bool = False) -> None:
+        """After the last attempt: park what is worth continuing (the network gave out, or
+        the caller interrupted: Ctrl-C, task cancellation), discard the rest."""
+        if exc is None:
+            self.progress.finish()
+            return
+        keep = (
+            self.options.resume
+            and self.validator is not None
+            and self.writer.bytes_written > 0
+            and (cancelled or isinstance(exc, APIConnectionError | KeyboardInterrupt))
         )
-
-
-# --- the drivers ---------------------------------------------------------------------------
+        if keep:
+            assert self.validator is not None
+            self.writer.park(
+                PartialInfo(
+                    job_id=self.job_id,
+                    index=self.index,
+                    validator=self.validator,
+                    total=self.total,
+                    content_type=self.content_type,
+                )
+            )
+            logger.info(
+                "kept %d bytes of %s for the next download to continue",
+                self.writer.bytes_written,
+                self.target.name,
+            )
+        else:
+            self.writer.discard()
 
 
 def download(
-    http: httpx.Client,
-    job_id: str,
-    dest: str | os.PathLike[str],
-    *,
-    index: int,
-    overwrite: bool,
-    on_progress: ProgressCallback | None,
+    http: httpx.Client, job_id: str, dest: str | os.PathLike[str], options: DownloadOptions
 ) -> DownloadResult:
-    job_id, index = check_job_id(job_id), check_index(index)
-    target = resolve_destination(dest, job_id, index)
-    refuse_existing(target, overwrite)
-    with open_stream(http, job_id, index) as video:
-        progress = ProgressReporter(on_progress, video.content_length)
-        with AtomicWriter(target, overwrite=overwrite) as writer:
-            for chunk in video.iter_bytes():
-                writer.write(chunk)
-                progress.advance(len(chunk))
-            _check_complete(writer, video.content_length)
-            result = writer.commit(video.content_type)
-    progress.finish()
+    job = _Download(job_id, dest, options)
+    try:
+        while True:
+            try:
+                with open_stream(
+                    http,
+                    job.job_id,
+                    job.index,
+                    headers=job.request_headers(),
+                    extensions=job.extensions,
+                    timeout=options.timeout,
+                ) as video:
+                    job.begin(video)
+                    for chunk in video.iter_bytes():
+                        job.write(chunk)
+                result = job.finish()
+                break
+            except (APIConnectionError, APIStatusError, _StartOver) as exc:
+                options.policy.sleep(job.retry_delay(exc))
+    except BaseException as exc:
+        job.close(exc)
+        raise
+    job.close(None)
     return result
 
 
 async def download_async(
-    http: httpx.AsyncClient,
-    job_id: str,
-    dest: str | os.PathLike[str],
-    *,
-    index: int,
-    overwrite: bool,
-    on_progress: ProgressCallback | None,
+    http: httpx.AsyncClient, job_id: str, dest: str | os.PathLike[str], options: DownloadOptions
 ) -> DownloadResult:
-    job_id, index = check_job_id(job_id), check_index(index)
-    target = await anyio.to_thread.run_sync(resolve_destination, dest, job_id, index)
-    await anyio.to_thread.run_sync(refuse_existing, target, overwrite)
-    async with open_async_stream(http, job_id, index) as video:
-        progress = ProgressReporter(on_progress, video.content_length)
-        writer = await anyio.to_thread.run_sync(lambda: AtomicWriter(target, overwrite=overwrite))
-        with writer:  # discards the temporary file on any exception, cancellation included
-            batch: list[bytes] = []
-            batched = 0
-            async for chunk in video.iter_bytes():
-                batch.append(chunk)
-                batched += len(chunk)
-                if batched >= ASYNC_WRITE_BATCH:
-                    await anyio.to_thread.run_sync(writer.write_many, batch)
-                    batch, batched = [], 0
-                progress.advance(len(chunk))
-            await anyio.to_thread.run_sync(writer.write_many, batch)
-            _check_complete(writer, video.content_length)
-            result = await anyio.to_thread.run_sync(writer.commit, video.content_type)
-    progress.finish()
+    job = await anyio.to_thread.run_sync(_Download, job_id, dest, options)
+    try:
+        while True:
+            try:
+                async with open_async_stream(
+                    http,
+                    job.job_id,
+                    job.index,
+                    headers=job.request_headers(),
+                    extensions=job.extensions,
+                    timeout=options.timeout,
+                ) as video:
+                    job.begin(video)
+                    batch: list[bytes] = []
+                    batched = 0
+                    async for chunk in video.iter_bytes():
+                        batch.append(chunk)
+                        batched += len(chunk)
+                        if batched >= ASYNC_WRITE_BATCH:
+                            await anyio.to_thread.run_sync(job.writer.write_many, batch)
+                            job.advance(batched)
+                            batch, batched = [], 0
+                    await anyio.to_thread.run_sync(job.writer.write_many, batch)
+                    job.advance(batched)
+                result = await anyio.to_thread.run_sync(job.finish)
+                break
+            except (APIConnectionError, APIStatusError, _StartOver) as exc:
+                await options.policy.async_sleep(job.retry_delay(exc))
+    except BaseException as exc:
+        # Cancelled or not, the file must be parked or removed before we return.
+        cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(job.close, exc, cancelled)
+        raise
+    job.close(None)
     return result

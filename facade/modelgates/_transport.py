@@ -20,6 +20,7 @@ import httpx
 from . import __version__
 from ._errors import APIConnectionError, APITimeoutError, InsecureURLError, InvalidParameterError
 from ._keys import APIKey
+from ._retry import AsyncRetryingTransport, RetryingTransport, RetryPolicy
 
 DEFAULT_BASE_URL: Final = "https://modelgates.ai/api/v1"
 ENV_BASE_URL: Final = "MODELGATES_BASE_URL"
@@ -110,7 +111,7 @@ class ClientConfig:
     base_url: httpx.URL
     key: APIKey
     timeout: httpx.Timeout
-    max_retries: int
+    retry: RetryPolicy
 
     def _client_kwargs(self) -> dict[str, object]:
         return {
@@ -123,10 +124,12 @@ class ClientConfig:
         }
 
     def sync_client(self, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-        return httpx.Client(transport=transport, **self._client_kwargs())  # type: ignore[arg-type]
+        retrying = RetryingTransport(transport or httpx.HTTPTransport(), self.retry)
+        return httpx.Client(transport=retrying, **self._client_kwargs())  # type: ignore[arg-type]
 
     def async_client(self, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=transport, **self._client_kwargs())  # type: ignore[arg-type]
+        retrying = AsyncRetryingTransport(transport or httpx.AsyncHTTPTransport(), self.retry)
+        return httpx.AsyncClient(transport=retrying, **self._client_kwargs())  # type: ignore[arg-type]
 
 
 def connection_error(exc: httpx.TransportError) -> APIConnectionError:

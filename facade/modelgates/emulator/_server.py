@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import attrs
 
-from ._state import MODELS, BodyKind, Faults, Job, Output
+from ._state import MODELS, BodyKind, Faults, Job, Output, StatusFault
 
 DEFAULT_API_KEY = "sk-mg-emulator-local-key"
 DEMO_JOB_ID = "job-demo"
@@ -170,19 +170,32 @@ class _Handler(BaseHTTPRequestHandler):
         if segments[0] != "videos":
             self._error(404, "Not found")
         elif len(segments) == 1 and method == "POST":
-            if self._authorized():
+            if self._authorized() and not self._route_fault("create"):
                 self._create()
         elif segments == ["videos", "models"] and method in {"GET", "HEAD"}:
-            if self._authorized():
+            if self._authorized() and not self._route_fault("models"):
                 self._json(200, {"data": MODELS})
         elif len(segments) == 2 and method in {"GET", "HEAD"}:
-            if self._authorized():
+            if self._authorized() and not self._route_fault("poll"):
                 self._poll(segments[1])
         elif len(segments) == 3 and segments[2] == "content" and method in {"GET", "HEAD"}:
             if self._authorized():
                 self._content(segments[1], query)
         else:
             self._error(404 if method in {"GET", "HEAD"} else 405, "Not found")
+
+    def _route_fault(self, route: str) -> bool:
+        """Answer the next injected status for ``route``, if any (``Emulator.fail``)."""
+        emulator = self.server.emulator
+        with emulator.lock:
+            queue = emulator.route_faults.get(route) or []
+            fault = queue.pop(0) if queue else None
+        if fault is None:
+            return False
+        fault = fault if isinstance(fault, StatusFault) else StatusFault(fault)
+        headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
+        self._error(fault.status, f"Injected {fault.status}", fault.body, headers)
+        return True
 
     # -- endpoints ---------------------------------------------------------------------------
 
@@ -306,10 +319,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "HEAD":
             return
-        self._write_body(job.faults, output.chunks(start, end), start)
+        sent = 0
+        try:
+            sent = self._write_body(job, output, output.chunks(start, end), start)
+        finally:
+            with self.server.emulator.lock:
+                job.bytes_served += sent
 
-    def _write_body(self, faults: Faults, chunks: Iterable[memoryview], offset: int) -> None:
+    def _write_body(
+        self, job: Job, output: Output, chunks: Iterable[memoryview], offset: int
+    ) -> int:
+        """Write the body, obeying the job's drop and stall faults; return bytes written."""
         emulator = self.server.emulator
+        faults = job.faults
+        sent = 0
         with emulator.lock:
             drop = next((d for d in sorted(faults.drop_at) if d >= offset), None)
             if drop is not None:
@@ -324,15 +347,22 @@ class _Handler(BaseHTTPRequestHandler):
         for chunk in chunks:
             if stall is not None and offset + len(chunk) > stall:
                 self.wfile.write(chunk[: stall - offset])
+                sent += stall - offset
                 chunk, offset = chunk[stall - offset :], stall
                 time.sleep(faults.stall_seconds)
                 stall = None
             if drop is not None and offset + len(chunk) > drop:
                 self.wfile.write(chunk[: drop - offset])
+                sent += drop - offset
+                if faults.change_on_drop:
+                    with emulator.lock:
+                        output.version += 1
                 self._drop()
-                return
+                return sent
             self.wfile.write(chunk)
             offset += len(chunk)
+            sent += len(chunk)
+        return sent
 
     def _drop(self) -> None:
         self.close_connection = True
@@ -389,6 +419,8 @@ class Emulator:
         self.lock = threading.Lock()
         self.jobs: dict[str, Job] = {}
         self.requests: list[RecordedRequest] = []
+        #: Statuses to answer, in order, on "create", "poll" or "models" (see ``fail``).
+        self.route_faults: dict[str, list[StatusFault | int]] = {}
         self._secret = uuid.uuid4().hex
         self._api = _Server(self, "api", (host, port))
         self._storage = _Server(self, "storage", (host, 0))
@@ -473,6 +505,14 @@ class Emulator:
         with self.lock:
             self.jobs[job.id] = job
         return job
+
+    def fail(self, route: str, *statuses: StatusFault | int) -> None:
+        """Answer the next requests to ``route`` ("create", "poll" or "models") with these
+        statuses, one each, before answering normally again."""
+        if route not in {"create", "poll", "models"}:
+            raise ValueError(f"unknown route {route!r}: use create, poll or models")
+        with self.lock:
+            self.route_faults.setdefault(route, []).extend(statuses)
 
     def sign(self, job_id: str, index: int) -> str:
         """The signature of a storage URL (as a signed URL from a real bucket would carry)."""

@@ -34,18 +34,26 @@ class Output:
     def generated(cls, size: int, seed: int = 1) -> Output:
         return cls(size=size, seed=seed)
 
+    @property
+    def _content_seed(self) -> int | None:
+        # A new version is a different video: other bytes, not only another ETag.
+        return None if self.seed is None else self.seed + (self.version - 1) * 7919
+
     def chunks(self, start: int, end: int) -> Iterator[memoryview]:
-        if self.seed is None:
+        seed = self._content_seed
+        if seed is None:
             view = memoryview(demo_video())
             yield view[start:end]
         else:
-            yield from generated_chunks(self.seed, start, end)
+            yield from generated_chunks(seed, start, end)
 
     @property
     def sha256(self) -> str:
-        if self.seed is None:
+        """Of the current version's bytes."""
+        seed = self._content_seed
+        if seed is None:
             return hashlib.sha256(demo_video()).hexdigest()
-        return generated_sha256(self.seed, self.size)
+        return generated_sha256(seed, self.size)
 
     def etag(self, job_id: str, index: int) -> str:
         basis = f"{job_id}\0{index}\0{self.seed}\0{self.size}\0{self.version}"
@@ -72,6 +80,8 @@ class Faults:
     - ``ignore_range``: always send the whole body with 200.
     - ``redirect``: answer 302 to a signed URL on another origin (the storage server).
     - ``ok_body``: answer 200 with a JSON or HTML body instead of the video.
+    - ``change_on_drop``: the video is replaced upstream when a drop happens (new bytes,
+      new ETag and Last-Modified), as if regenerated while a client was downloading it.
     """
 
     statuses: list[StatusFault | int] = attrs.field(factory=list)
@@ -81,6 +91,7 @@ class Faults:
     ignore_range: bool = False
     redirect: bool = False
     ok_body: BodyKind | None = None
+    change_on_drop: bool = False
 
     def next_status(self) -> StatusFault | None:
         if not self.statuses:
@@ -108,6 +119,8 @@ class Job:
     faults: Faults = attrs.field(factory=Faults)
     created_at: float = attrs.field(factory=time.time)
     polls: int = 0
+    #: Body bytes written to sockets for this job's content, all responses together.
+    bytes_served: int = 0
     extra: dict[str, object] = attrs.field(factory=dict)
 
     def status(self, now: float | None = None) -> str:

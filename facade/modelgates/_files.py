@@ -1,0 +1,218 @@
+"""Where a download is written, and how it becomes the destination file only when whole.
+
+Bytes go to a temporary file beside the destination (same directory, so the final rename is
+atomic). ``commit()`` fsyncs it and renames it into place; ``discard()`` deletes it.
+
+An interrupted download that could continue is *parked*: a small trailer describing it (job,
+output, validator, size; never the key) is appended and the file is renamed to a fixed name
+beside the destination. A later download to the same destination *claims* it by renaming
+it to its own temporary name: a rename succeeds for one claimer only, so two concurrent
+downloads never share a file, and no lock is needed for correctness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import struct
+import tempfile
+from pathlib import Path
+from typing import IO
+
+import attrs
+
+from ._errors import DestinationExistsError, InvalidParameterError
+from ._types import DownloadResult
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
+_TRAILER_MAGIC = b"MGPART01"
+_TRAILER_TAIL = struct.Struct(">Q8s")
+_REHASH_BLOCK = 4 * 1024 * 1024
+
+
+def default_filename(job_id: str, index: int) -> str:
+    """``<jobId>.mp4`` (``<jobId>-<index>.mp4`` for index > 0), reduced to characters that
+    cannot leave the directory or surprise a shell."""
+    stem = _UNSAFE_NAME_CHARS.sub("_", job_id).lstrip(".") or "video"
+    stem = stem[:200]
+    return f"{stem}.mp4" if index == 0 else f"{stem}-{index}.mp4"
+
+
+def resolve_destination(dest: str | os.PathLike[str], job_id: str, index: int) -> Path:
+    """The file to write: ``dest`` itself, or a name made from the job id inside ``dest``
+    when it is an existing directory or ends with a path separator (then it is created)."""
+    raw = os.fspath(dest)
+    if not isinstance(raw, str) or not raw:
+        raise InvalidParameterError("dest must be a non-empty path")
+    path = Path(raw).expanduser()
+    if raw.endswith(("/", os.sep)):
+        path.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        return path / default_filename(job_id, index)
+    if not path.parent.is_dir():
+        raise InvalidParameterError(f"dest {raw!r}: directory {str(path.parent)!r} does not exist")
+    return path
+
+
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    if not overwrite and path.exists():
+        raise DestinationExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
+
+
+def partial_path(final: Path) -> Path:
+    """Where an interrupted download to ``final`` is parked."""
+    return final.with_name(f".{final.name}.modelgates-partial")
+
+
+@attrs.frozen
+class PartialInfo:
+    """What a parked download was: enough to ask the server for the rest, or start over."""
+
+    job_id: str
+    index: int
+    validator: str
+    total: int | None
+    content_type: str | None
+
+
+class AtomicWriter:
+    """A temporary file beside ``final`` that becomes ``final`` only on ``commit()``.
+
+    Counts and hashes what it holds. Leaving the ``with`` block by an exception discards
+    the file unless it was parked.
+    """
+
+    def __init__(self, final: Path, *, overwrite: bool) -> None:
+        self.final = final
+        self.overwrite = overwrite
+        fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+        self.temp = Path(name)
+        self._file: IO[bytes] = os.fdopen(fd, "r+b", buffering=0)
+        self._sha256 = hashlib.sha256()
+        self.bytes_written = 0
+        self._closed = False
+
+    @classmethod
+    def claim(cls, final: Path, *, overwrite: bool) -> tuple[AtomicWriter, PartialInfo | None]:
+        """A writer holding the parked download for ``final`` if there is one (then its
+        ``PartialInfo``), else an empty writer."""
+        writer = cls(final, overwrite=overwrite)
+        try:
+            os.replace(partial_path(final), writer.temp)  # atomic: one claimer wins
+        except FileNotFoundError:
+            return writer, None
+        # The file under our fd was replaced: reopen the claimed one.
+        writer._file.close()
+        writer._file = open(writer.temp, "r+b", buffering=0)  # noqa: SIM115 - owned by writer
+        info = writer._strip_trailer()
+        if info is None:
+            writer.restart()
+        return writer, info
+
+    def _strip_trailer(self) -> PartialInfo | None:
+        size = os.fstat(self._file.fileno()).st_size
+        if size < _TRAILER_TAIL.size:
+            return None
+        self._file.seek(size - _TRAILER_TAIL.size)
+        length, magic = _TRAILER_TAIL.unpack(self._file.read(_TRAILER_TAIL.size))
+        body_end = size - _TRAILER_TAIL.size - length
+        if magic != _TRAILER_MAGIC or body_end < 0:
+            return None
+        self._file.seek(body_end)
+        try:
+            info = PartialInfo(**json.loads(self._file.read(length)))
+        except (ValueError, TypeError):
+            return None
+        self._file.truncate(body_end)
+        self._file.seek(0)
+        while block := self._file.read(_REHASH_BLOCK):
+            self._sha256.update(block)
+        self.bytes_written = body_end
+        return info
+
+    def write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._sha256.update(chunk)
+        self.bytes_written += len(chunk)
+
+    def write_many(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def restart(self) -> None:
+        """Drop everything written so far (the server's copy changed, or ignored Range)."""
+        self._file.seek(0)
+        self._file.truncate(0)
+        self._sha256 = hashlib.sha256()
+        self.bytes_written = 0
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    def commit(self, content_type: str | None) -> DownloadResult:
+        os.fsync(self._file.fileno())
+        self._close()
+        if self.overwrite:
+            os.replace(self.temp, self.final)
+        else:
+            self._link_no_clobber()
+        _fsync_directory(self.final.parent)
+        return DownloadResult(
+            path=self.final,
+            bytes_written=self.bytes_written,
+            content_type=content_type,
+            sha256=self.sha256,
+        )
+
+    def _link_no_clobber(self) -> None:
+        # A file that appeared at the destination during the download is not replaced.
+        try:
+            os.link(self.temp, self.final)
+        except FileExistsError:
+            self.discard()
+            refuse_existing(self.final, overwrite=False)
+            raise
+        except OSError:  # no hard links on this filesystem
+            refuse_existing(self.final, overwrite=False)
+            os.replace(self.temp, self.final)
+        else:
+            self.temp.unlink()
+
+    def park(self, info: PartialInfo) -> None:
+        """Keep what arrived for a later call to continue (see the module docstring)."""
+        body = json.dumps(attrs.asdict(info)).encode()
+        self._file.seek(0, os.SEEK_END)
+        self._file.write(body + _TRAILER_TAIL.pack(len(body), _TRAILER_MAGIC))
+        self._close()
+        os.replace(self.temp, partial_path(self.final))
+
+    def discard(self) -> None:
+        self._close()
+        with contextlib.suppress(FileNotFoundError):
+            self.temp.unlink()
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._file.close()
+
+    def __enter__(self) -> AtomicWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is not None and not self._closed:
+            self.discard()
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    with contextlib.suppress(OSError):
+        os.fsync(fd)
+    os.close(fd)
