@@ -82,17 +82,19 @@ def test_ranges_and_validators(http: httpx.Client, emulator: Emulator) -> None:
         f"/videos/{job.id}/content", headers={"Range": "bytes=10-19", "If-Range": last_modified}
     )
     assert by_date.status_code == 206 and by_date.content == full.content[10:20]
-    job.outputs[0].version += 1  # the video changed upstream
+    assert hashlib.sha256(full.content).hexdigest() == job.outputs[0].sha256
+    job.outputs[0].version += 1  # the video changed upstream: new bytes, new validators
     stale = http.get(
         f"/videos/{job.id}/content", headers={"Range": "bytes=1000-", "If-Range": etag}
     )
     assert stale.status_code == 200 and stale.headers["etag"] != etag
+    assert stale.content != full.content
+    assert hashlib.sha256(stale.content).hexdigest() == job.outputs[0].sha256
     assert (
         http.get(f"/videos/{job.id}/content", headers={"Range": "bytes=6000-"}).status_code == 416
     )
     head = http.head(f"/videos/{job.id}/content")
     assert head.headers["content-length"] == "5000" and head.content == b""
-    assert hashlib.sha256(full.content).hexdigest() == job.outputs[0].sha256
 
 
 def test_plugin_client_fixture_talks_to_the_plugin_emulator(

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from . import __version__
@@ -238,11 +238,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.verbose:
-        logging.basicConfig(
-            level=logging.WARNING, format="modelgates: %(message)s", stream=sys.stderr
-        )
-        logging.getLogger("modelgates").setLevel(logging.INFO)
+    with _verbose_logging(args.verbose):
+        return _run(args)
+
+
+@contextlib.contextmanager
+def _verbose_logging(enabled: bool) -> Iterator[None]:
+    """With -v: the library's INFO lines (requests retried, downloads continued) on stderr."""
+    if not enabled:
+        yield
+        return
+    logger = logging.getLogger("modelgates")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("modelgates: %(message)s"))
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args))
     except (ModelGatesError, OSError, KeyboardInterrupt) as exc:
