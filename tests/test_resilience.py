@@ -311,3 +311,27 @@ def test_concurrent_downloads_to_one_destination_do_not_corrupt(
     assert errors == []
     assert _file_sha256(dest) == job.outputs[0].sha256
     assert sorted(p.name for p in tmp_path.iterdir()) == ["same.mp4"]
+
+
+def test_json_calls_through_raw_are_retried(
+    resilient: ModelGates, emulator: Emulator, sleeps: Sleeps
+) -> None:
+    from modelgates_api.api.videos import get_video, list_video_models
+
+    emulator.fail("poll", 502, StatusFault(429, retry_after="2"))
+    emulator.fail("models", 503)
+    assert get_video.sync_detailed("job-demo", client=resilient.raw).status_code == 200
+    assert list_video_models.sync_detailed(client=resilient.raw).status_code == 200
+    assert len(sleeps.delays) == 3 and sleeps.delays[1] == 2.0
+
+
+def test_per_call_timeout(emulator: Emulator, sleeps: Sleeps, tmp_path: Path) -> None:
+    job = emulator.add_job(
+        outputs=[Output.generated(2 * MiB, seed=17)], faults=Faults(stall_at=MiB, stall_seconds=2)
+    )
+    with ModelGates(
+        api_key=KEY, base_url=emulator.base_url, retry=RetryPolicy(sleep=sleeps)
+    ) as client:
+        result = client.videos.download(job.id, tmp_path, timeout=0.3)
+    assert result.sha256 == job.outputs[0].sha256
+    assert len(sleeps.delays) == 1  # the client's 60 s read timeout would have waited it out
