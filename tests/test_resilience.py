@@ -335,3 +335,22 @@ def test_per_call_timeout(emulator: Emulator, sleeps: Sleeps, tmp_path: Path) ->
         result = client.videos.download(job.id, tmp_path, timeout=0.3)
     assert result.sha256 == job.outputs[0].sha256
     assert len(sleeps.delays) == 1  # the client's 60 s read timeout would have waited it out
+
+
+def test_a_parked_download_starts_over_when_the_video_changed(
+    resilient: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(
+        outputs=[Output.generated(8 * MiB, seed=18)], faults=Faults(drop_at=[3 * MiB])
+    )
+    with pytest.raises(Exception, match="peer closed"):
+        resilient.videos.download(job.id, tmp_path, max_retries=0)
+    assert parked(tmp_path)
+    job.outputs[0].version += 1  # regenerated upstream meanwhile
+    result = resilient.videos.download(job.id, tmp_path)
+    assert result.sha256 == job.outputs[0].sha256
+    assert _file_sha256(result.path) == result.sha256
+    last = emulator.requests_to("api")[-1]
+    assert last.headers["range"] == f"bytes={3 * MiB}-"  # it asked to continue...
+    assert job.bytes_served == 3 * MiB + 8 * MiB  # ...and got, and kept, the whole new video
+    assert parked(tmp_path) == []
