@@ -6,8 +6,7 @@ from __future__ import annotations
 import inspect
 
 import modelgates
-from modelgates import AsyncModelGates, DownloadResult, ModelGates
-from modelgates._client import AsyncVideos, Videos
+from modelgates import AsyncModelGates, AsyncVideos, DownloadResult, ModelGates, Videos
 
 CLIENT_INIT = (
     "(*, api_key: 'str | None' = None, base_url: 'str | None' = None, "

@@ -76,3 +76,14 @@ def test_published_document_is_left_as_published(tmp_path: Path) -> None:
     before = PUBLISHED.read_bytes()
     adapted_document(tmp_path)
     assert PUBLISHED.read_bytes() == before
+
+
+def test_adapted_document_has_no_enums_in_responses(adapted: dict[str, Any]) -> None:
+    """A value the API adds later (a new status, a new resolution) must not make the
+    generated parser raise: response enums are plain strings after the overlay."""
+    schemas = adapted["components"]["schemas"]
+    assert "enum" not in schemas["VideoGenerationResponse"]["properties"]["status"]
+    for name, prop in schemas["VideoModel"]["properties"].items():
+        assert "enum" not in prop.get("items", {}), name
+    # Requests keep theirs: they document what may be sent.
+    assert "enum" in schemas["VideoGenerationRequest"]["properties"]["resolution"]

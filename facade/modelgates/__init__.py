@@ -8,7 +8,7 @@ with ModelGates() as client:  # key from MODELGATES_API_KEY
 
 __version__ = "0.1.0"
 
-from ._client import AsyncModelGates, AsyncVideos, ModelGates, Videos
+from ._client import AsyncModelGates, ModelGates
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -27,11 +27,15 @@ from ._errors import (
     NotFoundError,
     PaymentRequiredError,
     RateLimitError,
+    ResponseShapeError,
     UnexpectedContentError,
+    VideoJobFailedError,
+    VideoJobTimeoutError,
 )
 from ._retry import RetryPolicy
 from ._stream import AsyncVideoStream, VideoStream
-from ._types import DownloadResult
+from ._types import DownloadResult, VideoJob, VideoModel
+from ._videos import AsyncVideos, Videos
 
 __all__ = [
     "APIConnectionError",
@@ -56,8 +60,13 @@ __all__ = [
     "NotFoundError",
     "PaymentRequiredError",
     "RateLimitError",
+    "ResponseShapeError",
     "RetryPolicy",
     "UnexpectedContentError",
+    "VideoJob",
+    "VideoJobFailedError",
+    "VideoJobTimeoutError",
+    "VideoModel",
     "VideoStream",
     "Videos",
     "__version__",

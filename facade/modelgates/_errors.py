@@ -70,6 +70,40 @@ class DownloadIntegrityError(ModelGatesError):
     """The bytes received are not the bytes the server announced or the caller expected."""
 
 
+class ResponseShapeError(ModelGatesError):
+    """A successful answer that does not fit the operation's schema as generated: usually
+    the API changed and ``modelgates_api`` needs regenerating. Names the operation."""
+
+    def __init__(self, operation: str, detail: str) -> None:
+        super().__init__(
+            f"the answer to {operation} does not fit its schema ({detail}); "
+            "if the API changed, regenerate the client (make generate)"
+        )
+        self.operation = operation
+        self.detail = detail
+
+
+class VideoJobFailedError(ModelGatesError):
+    """The job ended ``failed``, ``cancelled`` or ``expired``; ``job`` is its last state."""
+
+    def __init__(self, job: Any) -> None:
+        reason = f": {job.error}" if getattr(job, "error", None) else ""
+        super().__init__(f"video job {job.id} {job.status}{reason}")
+        self.job = job
+
+
+class VideoJobTimeoutError(ModelGatesError, TimeoutError):
+    """``wait`` ran out of time; the job may still finish (``job`` is its last state)."""
+
+    def __init__(self, job: Any, waited: float) -> None:
+        super().__init__(
+            f"video job {job.id} is still {job.status} after {waited:.0f} s; it may still "
+            f"finish: wait again, or check it later with videos.get({job.id!r})"
+        )
+        self.job = job
+        self.waited = waited
+
+
 class APIConnectionError(ModelGatesError):
     """The request did not get a complete answer: connection refused, reset or dropped."""
 

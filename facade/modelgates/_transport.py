@@ -18,7 +18,13 @@ import attrs
 import httpx
 
 from . import __version__
-from ._errors import APIConnectionError, APITimeoutError, InsecureURLError, InvalidParameterError
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    InsecureURLError,
+    InvalidParameterError,
+    status_error,
+)
 from ._keys import APIKey
 from ._retry import AsyncRetryingTransport, RetryingTransport, RetryPolicy
 
@@ -123,13 +129,41 @@ class ClientConfig:
             "trust_env": True,
         }
 
-    def sync_client(self, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    def sync_clients(
+        self, transport: httpx.BaseTransport | None = None
+    ) -> tuple[httpx.Client, httpx.Client]:
+        """Two httpx clients on one retrying transport (one connection pool): one for
+        streams, one for JSON calls, which raises the facade's errors on 4xx/5xx."""
         retrying = RetryingTransport(transport or httpx.HTTPTransport(), self.retry)
-        return httpx.Client(transport=retrying, **self._client_kwargs())  # type: ignore[arg-type]
+        kwargs = self._client_kwargs()
+        stream = httpx.Client(transport=retrying, **kwargs)  # type: ignore[arg-type]
+        hooks = {"response": [raise_for_status]}
+        json = httpx.Client(transport=retrying, event_hooks=hooks, **kwargs)  # type: ignore[arg-type]
+        return stream, json
 
-    def async_client(self, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+    def async_clients(
+        self, transport: httpx.AsyncBaseTransport | None = None
+    ) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
         retrying = AsyncRetryingTransport(transport or httpx.AsyncHTTPTransport(), self.retry)
-        return httpx.AsyncClient(transport=retrying, **self._client_kwargs())  # type: ignore[arg-type]
+        kwargs = self._client_kwargs()
+        stream = httpx.AsyncClient(transport=retrying, **kwargs)  # type: ignore[arg-type]
+        hooks = {"response": [araise_for_status]}
+        json = httpx.AsyncClient(transport=retrying, event_hooks=hooks, **kwargs)  # type: ignore[arg-type]
+        return stream, json
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    """Response hook: an error status becomes the facade's exception, whatever the body
+    (before generated code would try to parse an HTML page as JSON)."""
+    if response.is_error:
+        response.read()
+        raise status_error(response.status_code, response.headers, response.content)
+
+
+async def araise_for_status(response: httpx.Response) -> None:
+    if response.is_error:
+        await response.aread()
+        raise status_error(response.status_code, response.headers, response.content)
 
 
 def connection_error(exc: httpx.TransportError) -> APIConnectionError:

@@ -18,3 +18,63 @@ class DownloadResult:
     bytes_written: int
     content_type: str | None
     sha256: str
+
+
+#: Statuses after which a job changes no more. Others (including ones a newer API adds)
+#: mean "not finished yet".
+TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "expired"})
+FAILED_STATUSES = frozenset({"failed", "cancelled", "expired"})
+
+
+@attrs.frozen
+class VideoJob:
+    """A video generation job as the API last described it.
+
+    ``status`` is a plain string: ``pending``, ``in_progress``, ``completed``, ``failed``,
+    ``cancelled``, ``expired``, or a value a newer API added. ``raw`` is the whole JSON
+    object, unknown fields included.
+    """
+
+    id: str
+    status: str
+    polling_url: str | None = None
+    error: str | None = None
+    generation_id: str | None = None
+    unsigned_urls: tuple[str, ...] = ()
+    cost: float | None = None
+    is_byok: bool | None = None
+    raw: dict[str, object] = attrs.field(factory=dict, eq=False, repr=False)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status in FAILED_STATUSES
+
+    @property
+    def output_count(self) -> int:
+        """How many videos the job made (at least one once completed)."""
+        return max(len(self.unsigned_urls), 1) if self.status == "completed" else 0
+
+
+@attrs.frozen
+class VideoModel:
+    """A video generation model and the values it accepts (``None``: not listed)."""
+
+    id: str
+    name: str
+    canonical_slug: str | None = None
+    created: int | None = None
+    description: str | None = None
+    supported_resolutions: tuple[str, ...] | None = None
+    supported_aspect_ratios: tuple[str, ...] | None = None
+    supported_sizes: tuple[str, ...] | None = None
+    supported_durations: tuple[int, ...] | None = None
+    supported_frame_images: tuple[str, ...] | None = None
+    generate_audio: bool | None = None
+    seed: bool | None = None
+    allowed_passthrough_parameters: tuple[str, ...] = ()
+    pricing_skus: dict[str, str] | None = attrs.field(default=None, eq=False)
+    raw: dict[str, object] = attrs.field(factory=dict, eq=False, repr=False)

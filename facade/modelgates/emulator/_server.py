@@ -132,9 +132,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(401, "Missing or invalid API key" if header else "No auth credentials found")
         return False
 
-    def _read_json(self) -> Any:
+    def _read_body(self) -> bytes:
+        """Read the whole request body first, whatever the answer: on a kept-alive
+        connection an unread body would be taken for the next request."""
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _read_json(self) -> Any:
+        raw = self._body
+        self.server.emulator.last_body = raw
         try:
             return json.loads(raw or b"null")
         except ValueError:
@@ -152,6 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
+        self._body = self._read_body()
         path, query = self._record()
         try:
             if self.server.role == "storage":
@@ -419,6 +426,8 @@ class Emulator:
         self.lock = threading.Lock()
         self.jobs: dict[str, Job] = {}
         self.requests: list[RecordedRequest] = []
+        #: The body of the last POST, as sent.
+        self.last_body = b""
         #: Statuses to answer, in order, on "create", "poll" or "models" (see ``fail``).
         self.route_faults: dict[str, list[StatusFault | int]] = {}
         self._secret = uuid.uuid4().hex

@@ -116,6 +116,9 @@ class Job:
     error: str | None = None
     polls_to_complete: int = 0
     seconds_to_complete: float | None = None
+    #: Statuses shown before the job finishes, one per poll (the last one repeats); a newer
+    #: API's statuses (``"queued"``, say) can be shown here.
+    progress: tuple[str, ...] = ("pending", "in_progress")
     faults: Faults = attrs.field(factory=Faults)
     created_at: float = attrs.field(factory=time.time)
     polls: int = 0
@@ -130,7 +133,7 @@ class Job:
             and now - self.created_at >= self.seconds_to_complete
         ):
             return self.final_status
-        return "pending" if self.polls == 0 else "in_progress"
+        return self.progress[min(self.polls, len(self.progress) - 1)]
 
     def as_json(self, base_url: str) -> dict[str, object]:
         status = self.status()

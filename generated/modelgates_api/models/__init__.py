@@ -77,20 +77,9 @@ from .video_generation_request_provider_options import (
 )
 from .video_generation_request_resolution import VideoGenerationRequestResolution
 from .video_generation_response import VideoGenerationResponse
-from .video_generation_response_status import VideoGenerationResponseStatus
 from .video_generation_usage import VideoGenerationUsage
 from .video_model import VideoModel
 from .video_model_pricing_skus_type_0 import VideoModelPricingSkusType0
-from .video_model_supported_aspect_ratios_type_0_item import (
-    VideoModelSupportedAspectRatiosType0Item,
-)
-from .video_model_supported_frame_images_type_0_item import (
-    VideoModelSupportedFrameImagesType0Item,
-)
-from .video_model_supported_resolutions_type_0_item import (
-    VideoModelSupportedResolutionsType0Item,
-)
-from .video_model_supported_sizes_type_0_item import VideoModelSupportedSizesType0Item
 from .video_models_list_response import VideoModelsListResponse
 
 __all__ = (
@@ -141,13 +130,8 @@ __all__ = (
     "VideoGenerationRequestProviderOptions",
     "VideoGenerationRequestResolution",
     "VideoGenerationResponse",
-    "VideoGenerationResponseStatus",
     "VideoGenerationUsage",
     "VideoModel",
     "VideoModelPricingSkusType0",
-    "VideoModelSupportedAspectRatiosType0Item",
-    "VideoModelSupportedFrameImagesType0Item",
-    "VideoModelSupportedResolutionsType0Item",
-    "VideoModelSupportedSizesType0Item",
     "VideoModelsListResponse",
 )

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.video_generation_response_status import VideoGenerationResponseStatus
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -22,7 +21,7 @@ class VideoGenerationResponse:
     Attributes:
         id (str):
         polling_url (str):
-        status (VideoGenerationResponseStatus):
+        status (str):
         error (str | Unset):
         generation_id (str | Unset): The generation ID associated with this video generation job. Available once the job
             has been processed.
@@ -33,7 +32,7 @@ class VideoGenerationResponse:
 
     id: str
     polling_url: str
-    status: VideoGenerationResponseStatus
+    status: str
     error: str | Unset = UNSET
     generation_id: str | Unset = UNSET
     unsigned_urls: list[str] | Unset = UNSET
@@ -45,7 +44,7 @@ class VideoGenerationResponse:
 
         polling_url = self.polling_url
 
-        status = self.status.value
+        status = self.status
 
         error = self.error
 
@@ -88,7 +87,7 @@ class VideoGenerationResponse:
 
         polling_url = d.pop("polling_url")
 
-        status = VideoGenerationResponseStatus(d.pop("status"))
+        status = d.pop("status")
 
         error = d.pop("error", UNSET)
 

@@ -6,18 +6,6 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.video_model_supported_aspect_ratios_type_0_item import (
-    VideoModelSupportedAspectRatiosType0Item,
-)
-from ..models.video_model_supported_frame_images_type_0_item import (
-    VideoModelSupportedFrameImagesType0Item,
-)
-from ..models.video_model_supported_resolutions_type_0_item import (
-    VideoModelSupportedResolutionsType0Item,
-)
-from ..models.video_model_supported_sizes_type_0_item import (
-    VideoModelSupportedSizesType0Item,
-)
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
@@ -39,12 +27,11 @@ class VideoModel:
         id (str): Unique identifier for the model
         name (str): Display name of the model
         seed (bool | None): Whether the model supports deterministic generation via seed parameter
-        supported_aspect_ratios (list[VideoModelSupportedAspectRatiosType0Item] | None): Supported output aspect ratios
+        supported_aspect_ratios (list[str] | None): Supported output aspect ratios
         supported_durations (list[int] | None): Supported video durations in seconds
-        supported_frame_images (list[VideoModelSupportedFrameImagesType0Item] | None): Supported frame image types (e.g.
-            first_frame, last_frame)
-        supported_resolutions (list[VideoModelSupportedResolutionsType0Item] | None): Supported output resolutions
-        supported_sizes (list[VideoModelSupportedSizesType0Item] | None): Supported output sizes (width x height)
+        supported_frame_images (list[str] | None): Supported frame image types (e.g. first_frame, last_frame)
+        supported_resolutions (list[str] | None): Supported output resolutions
+        supported_sizes (list[str] | None): Supported output sizes (width x height)
         description (str | Unset): Description of the model
         hugging_face_id (None | str | Unset): Hugging Face model identifier, if applicable
         pricing_skus (None | Unset | VideoModelPricingSkusType0): Pricing SKUs with provider prefix stripped, values as
@@ -58,11 +45,11 @@ class VideoModel:
     id: str
     name: str
     seed: bool | None
-    supported_aspect_ratios: list[VideoModelSupportedAspectRatiosType0Item] | None
+    supported_aspect_ratios: list[str] | None
     supported_durations: list[int] | None
-    supported_frame_images: list[VideoModelSupportedFrameImagesType0Item] | None
-    supported_resolutions: list[VideoModelSupportedResolutionsType0Item] | None
-    supported_sizes: list[VideoModelSupportedSizesType0Item] | None
+    supported_frame_images: list[str] | None
+    supported_resolutions: list[str] | None
+    supported_sizes: list[str] | None
     description: str | Unset = UNSET
     hugging_face_id: None | str | Unset = UNSET
     pricing_skus: None | Unset | VideoModelPricingSkusType0 = UNSET
@@ -89,14 +76,7 @@ class VideoModel:
 
         supported_aspect_ratios: list[str] | None
         if isinstance(self.supported_aspect_ratios, list):
-            supported_aspect_ratios = []
-            for (
-                supported_aspect_ratios_type_0_item_data
-            ) in self.supported_aspect_ratios:
-                supported_aspect_ratios_type_0_item = (
-                    supported_aspect_ratios_type_0_item_data.value
-                )
-                supported_aspect_ratios.append(supported_aspect_ratios_type_0_item)
+            supported_aspect_ratios = self.supported_aspect_ratios
 
         else:
             supported_aspect_ratios = self.supported_aspect_ratios
@@ -110,34 +90,21 @@ class VideoModel:
 
         supported_frame_images: list[str] | None
         if isinstance(self.supported_frame_images, list):
-            supported_frame_images = []
-            for supported_frame_images_type_0_item_data in self.supported_frame_images:
-                supported_frame_images_type_0_item = (
-                    supported_frame_images_type_0_item_data.value
-                )
-                supported_frame_images.append(supported_frame_images_type_0_item)
+            supported_frame_images = self.supported_frame_images
 
         else:
             supported_frame_images = self.supported_frame_images
 
         supported_resolutions: list[str] | None
         if isinstance(self.supported_resolutions, list):
-            supported_resolutions = []
-            for supported_resolutions_type_0_item_data in self.supported_resolutions:
-                supported_resolutions_type_0_item = (
-                    supported_resolutions_type_0_item_data.value
-                )
-                supported_resolutions.append(supported_resolutions_type_0_item)
+            supported_resolutions = self.supported_resolutions
 
         else:
             supported_resolutions = self.supported_resolutions
 
         supported_sizes: list[str] | None
         if isinstance(self.supported_sizes, list):
-            supported_sizes = []
-            for supported_sizes_type_0_item_data in self.supported_sizes:
-                supported_sizes_type_0_item = supported_sizes_type_0_item_data.value
-                supported_sizes.append(supported_sizes_type_0_item)
+            supported_sizes = self.supported_sizes
 
         else:
             supported_sizes = self.supported_sizes
@@ -216,33 +183,18 @@ class VideoModel:
 
         seed = _parse_seed(d.pop("seed"))
 
-        def _parse_supported_aspect_ratios(
-            data: object,
-        ) -> list[VideoModelSupportedAspectRatiosType0Item] | None:
+        def _parse_supported_aspect_ratios(data: object) -> list[str] | None:
             if data is None:
                 return data
             try:
                 if not isinstance(data, list):
                     raise TypeError()
-                supported_aspect_ratios_type_0 = []
-                _supported_aspect_ratios_type_0 = data
-                for (
-                    supported_aspect_ratios_type_0_item_data
-                ) in _supported_aspect_ratios_type_0:
-                    supported_aspect_ratios_type_0_item = (
-                        VideoModelSupportedAspectRatiosType0Item(
-                            supported_aspect_ratios_type_0_item_data
-                        )
-                    )
-
-                    supported_aspect_ratios_type_0.append(
-                        supported_aspect_ratios_type_0_item
-                    )
+                supported_aspect_ratios_type_0 = cast(list[str], data)
 
                 return supported_aspect_ratios_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[VideoModelSupportedAspectRatiosType0Item] | None, data)
+            return cast(list[str] | None, data)
 
         supported_aspect_ratios = _parse_supported_aspect_ratios(
             d.pop("supported_aspect_ratios")
@@ -263,91 +215,52 @@ class VideoModel:
 
         supported_durations = _parse_supported_durations(d.pop("supported_durations"))
 
-        def _parse_supported_frame_images(
-            data: object,
-        ) -> list[VideoModelSupportedFrameImagesType0Item] | None:
+        def _parse_supported_frame_images(data: object) -> list[str] | None:
             if data is None:
                 return data
             try:
                 if not isinstance(data, list):
                     raise TypeError()
-                supported_frame_images_type_0 = []
-                _supported_frame_images_type_0 = data
-                for (
-                    supported_frame_images_type_0_item_data
-                ) in _supported_frame_images_type_0:
-                    supported_frame_images_type_0_item = (
-                        VideoModelSupportedFrameImagesType0Item(
-                            supported_frame_images_type_0_item_data
-                        )
-                    )
-
-                    supported_frame_images_type_0.append(
-                        supported_frame_images_type_0_item
-                    )
+                supported_frame_images_type_0 = cast(list[str], data)
 
                 return supported_frame_images_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[VideoModelSupportedFrameImagesType0Item] | None, data)
+            return cast(list[str] | None, data)
 
         supported_frame_images = _parse_supported_frame_images(
             d.pop("supported_frame_images")
         )
 
-        def _parse_supported_resolutions(
-            data: object,
-        ) -> list[VideoModelSupportedResolutionsType0Item] | None:
+        def _parse_supported_resolutions(data: object) -> list[str] | None:
             if data is None:
                 return data
             try:
                 if not isinstance(data, list):
                     raise TypeError()
-                supported_resolutions_type_0 = []
-                _supported_resolutions_type_0 = data
-                for (
-                    supported_resolutions_type_0_item_data
-                ) in _supported_resolutions_type_0:
-                    supported_resolutions_type_0_item = (
-                        VideoModelSupportedResolutionsType0Item(
-                            supported_resolutions_type_0_item_data
-                        )
-                    )
-
-                    supported_resolutions_type_0.append(
-                        supported_resolutions_type_0_item
-                    )
+                supported_resolutions_type_0 = cast(list[str], data)
 
                 return supported_resolutions_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[VideoModelSupportedResolutionsType0Item] | None, data)
+            return cast(list[str] | None, data)
 
         supported_resolutions = _parse_supported_resolutions(
             d.pop("supported_resolutions")
         )
 
-        def _parse_supported_sizes(
-            data: object,
-        ) -> list[VideoModelSupportedSizesType0Item] | None:
+        def _parse_supported_sizes(data: object) -> list[str] | None:
             if data is None:
                 return data
             try:
                 if not isinstance(data, list):
                     raise TypeError()
-                supported_sizes_type_0 = []
-                _supported_sizes_type_0 = data
-                for supported_sizes_type_0_item_data in _supported_sizes_type_0:
-                    supported_sizes_type_0_item = VideoModelSupportedSizesType0Item(
-                        supported_sizes_type_0_item_data
-                    )
-
-                    supported_sizes_type_0.append(supported_sizes_type_0_item)
+                supported_sizes_type_0 = cast(list[str], data)
 
                 return supported_sizes_type_0
             except (TypeError, ValueError, AttributeError, KeyError):
                 pass
-            return cast(list[VideoModelSupportedSizesType0Item] | None, data)
+            return cast(list[str] | None, data)
 
         supported_sizes = _parse_supported_sizes(d.pop("supported_sizes"))
 

@@ -1,0 +1,327 @@
+"""``client.videos``: every video operation of the facade, for the sync and async clients.
+
+Each method is a thin front: decisions live in ``_workflow`` (waiting, capability checks),
+``_download`` (streaming, resume) and ``_adapter`` (request shapes and parsing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import anyio
+import attrs
+import httpx
+
+from . import _adapter
+from ._download import DownloadOptions, ProgressCallback, download, download_async
+from ._errors import InvalidParameterError
+from ._retry import RetryPolicy
+from ._stream import AsyncVideoStream, VideoStream, open_async_stream, open_stream
+from ._transport import ClientConfig, TimeoutTypes, make_timeout
+from ._types import DownloadResult, VideoJob, VideoModel
+from ._validation import check_job_id
+from ._workflow import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_WAIT_TIMEOUT,
+    JobCallback,
+    Waiter,
+    check_prompt,
+    check_request,
+    output_indices,
+    send,
+    send_async,
+)
+
+
+def check_retries(max_retries: object) -> int:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidParameterError(f"max_retries must be an int >= 0, not {max_retries!r}")
+    return max_retries
+
+
+def _download_options(
+    config: ClientConfig,
+    index: int,
+    overwrite: bool,
+    on_progress: ProgressCallback | None,
+    resume: bool,
+    expected_sha256: str | None,
+    max_retries: int | None,
+    timeout: TimeoutTypes,
+) -> DownloadOptions:
+    """Per-call settings over the client's."""
+    policy: RetryPolicy = config.retry
+    if max_retries is not None:
+        policy = attrs.evolve(policy, max_retries=check_retries(max_retries))
+    return DownloadOptions(
+        index=index,
+        overwrite=overwrite,
+        resume=resume,
+        expected_sha256=expected_sha256,
+        on_progress=on_progress,
+        policy=policy,
+        timeout=make_timeout(timeout) if timeout is not None else None,
+    )
+
+
+def _directory(directory: str | os.PathLike[str]) -> Path:
+    path = Path(os.fspath(directory)).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class Videos:
+    """``client.videos``: the video generation endpoints."""
+
+    def __init__(self, stream_http: httpx.Client, json_http: httpx.Client, config: ClientConfig):
+        self._http = stream_http
+        self._json = json_http
+        self._config = config
+        self._models: list[VideoModel] | None = None
+
+    def create(
+        self, *, model: str, prompt: str | None = None, check: bool = False, **fields: Any
+    ) -> VideoJob:
+        """Submit a job (``POST /videos``). ``fields`` are the request's other fields
+        (``resolution="720p"``, ``duration=8``, ...), sent as given. With ``check=True`` they
+        are first checked against the model's listed capabilities. Not retried once it may
+        have reached the server: a job is billed."""
+        check_prompt(model, prompt)
+        if check:
+            check_request(self.models(cached=True), model, fields)
+        shape = _adapter.create_request(model, prompt, fields)
+        return _adapter.parse_job(shape.operation, send(self._json, shape))
+
+    def get(self, job_id: str) -> VideoJob:
+        """The job's current state (``GET /videos/{jobId}``)."""
+        shape = _adapter.get_request(check_job_id(job_id))
+        return _adapter.parse_job(shape.operation, send(self._json, shape))
+
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        on_update: JobCallback | None = None,
+    ) -> VideoJob:
+        """Poll until the job is completed; ``failed``/``cancelled``/``expired`` raise
+        ``VideoJobFailedError``, running out of ``timeout`` seconds ``VideoJobTimeoutError``
+        (the job may still finish). ``on_update(job)`` sees every poll."""
+        policy = self._config.retry
+        waiter = Waiter(timeout, poll_interval, on_update, policy.clock)
+        while (delay := waiter.seen(self.get(job_id))) is not None:
+            policy.sleep(delay)
+        assert waiter.last is not None
+        return waiter.last
+
+    def models(self, *, cached: bool = False) -> list[VideoModel]:
+        """The video models and the values each accepts (``GET /videos/models``)."""
+        if not cached or self._models is None:
+            shape = _adapter.models_request()
+            self._models = _adapter.parse_models(send(self._json, shape))
+        return list(self._models)
+
+    def download(
+        self,
+        job_id: str,
+        dest: str | os.PathLike[str],
+        *,
+        index: int = 0,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+        resume: bool = True,
+        expected_sha256: str | None = None,
+        max_retries: int | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> DownloadResult:
+        """Stream output ``index`` of a completed job to ``dest`` (a file, or a directory to
+        put ``<job_id>.mp4`` in). Nothing appears at ``dest`` unless the whole video does.
+
+        Broken connections continue where they stopped; ``resume=True`` also continues
+        what an interrupted earlier call left. ``expected_sha256`` is checked before the
+        file is put in place. ``max_retries`` and ``timeout`` override the client's.
+        """
+        options = _download_options(
+            self._config,
+            index,
+            overwrite,
+            on_progress,
+            resume,
+            expected_sha256,
+            max_retries,
+            timeout,
+        )
+        return download(self._http, job_id, dest, options)
+
+    def download_all(
+        self,
+        job_id: str,
+        directory: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> list[DownloadResult]:
+        """Every output of a completed job into ``directory``, ``max_concurrency`` at a
+        time; results in index order."""
+        indices = output_indices(self.get(job_id))
+        target = _directory(directory)
+        with ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
+            futures = [
+                pool.submit(self.download, job_id, target, index=i, overwrite=overwrite)
+                for i in indices
+            ]
+            return [future.result() for future in futures]
+
+    def generate(
+        self,
+        *,
+        model: str,
+        prompt: str | None = None,
+        dest: str | os.PathLike[str] = ".",
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        on_progress: ProgressCallback | None = None,
+        on_update: JobCallback | None = None,
+        overwrite: bool = False,
+        check: bool = False,
+        **fields: Any,
+    ) -> DownloadResult:
+        """Create a job, wait for it, and download its (first) video to ``dest``."""
+        job = self.create(model=model, prompt=prompt, check=check, **fields)
+        self.wait(job.id, timeout=timeout, poll_interval=poll_interval, on_update=on_update)
+        return self.download(job.id, dest, overwrite=overwrite, on_progress=on_progress)
+
+    @contextlib.contextmanager
+    def stream(self, job_id: str, *, index: int = 0) -> Iterator[VideoStream]:
+        """The video's bytes as they arrive, to pipe elsewhere:
+        ``with client.videos.stream(job) as video: for chunk in video.iter_bytes(): ...``"""
+        with open_stream(self._http, job_id, index) as video:
+            yield video
+
+
+class AsyncVideos:
+    """``client.videos`` of ``AsyncModelGates``: the same methods, awaited."""
+
+    def __init__(
+        self, stream_http: httpx.AsyncClient, json_http: httpx.AsyncClient, config: ClientConfig
+    ):
+        self._http = stream_http
+        self._json = json_http
+        self._config = config
+        self._models: list[VideoModel] | None = None
+
+    async def create(
+        self, *, model: str, prompt: str | None = None, check: bool = False, **fields: Any
+    ) -> VideoJob:
+        check_prompt(model, prompt)
+        if check:
+            check_request(await self.models(cached=True), model, fields)
+        shape = _adapter.create_request(model, prompt, fields)
+        return _adapter.parse_job(shape.operation, await send_async(self._json, shape))
+
+    async def get(self, job_id: str) -> VideoJob:
+        shape = _adapter.get_request(check_job_id(job_id))
+        return _adapter.parse_job(shape.operation, await send_async(self._json, shape))
+
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        on_update: JobCallback | None = None,
+    ) -> VideoJob:
+        policy = self._config.retry
+        waiter = Waiter(timeout, poll_interval, on_update, policy.clock)
+        while (delay := waiter.seen(await self.get(job_id))) is not None:
+            await policy.async_sleep(delay)
+        assert waiter.last is not None
+        return waiter.last
+
+    async def models(self, *, cached: bool = False) -> list[VideoModel]:
+        if not cached or self._models is None:
+            shape = _adapter.models_request()
+            self._models = _adapter.parse_models(await send_async(self._json, shape))
+        return list(self._models)
+
+    async def download(
+        self,
+        job_id: str,
+        dest: str | os.PathLike[str],
+        *,
+        index: int = 0,
+        overwrite: bool = False,
+        on_progress: ProgressCallback | None = None,
+        resume: bool = True,
+        expected_sha256: str | None = None,
+        max_retries: int | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> DownloadResult:
+        """As ``ModelGates.videos.download``; file writes run off the event loop."""
+        options = _download_options(
+            self._config,
+            index,
+            overwrite,
+            on_progress,
+            resume,
+            expected_sha256,
+            max_retries,
+            timeout,
+        )
+        return await download_async(self._http, job_id, dest, options)
+
+    async def download_all(
+        self,
+        job_id: str,
+        directory: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+    ) -> list[DownloadResult]:
+        indices = output_indices(await self.get(job_id))
+        target = await anyio.to_thread.run_sync(_directory, directory)
+        results: dict[int, DownloadResult] = {}
+        limiter = anyio.CapacityLimiter(max(1, max_concurrency))
+
+        async def one(index: int) -> None:
+            async with limiter:
+                results[index] = await self.download(
+                    job_id, target, index=index, overwrite=overwrite
+                )
+
+        async with anyio.create_task_group() as group:
+            for index in indices:
+                group.start_soon(one, index)
+        return [results[i] for i in indices]
+
+    async def generate(
+        self,
+        *,
+        model: str,
+        prompt: str | None = None,
+        dest: str | os.PathLike[str] = ".",
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = DEFAULT_WAIT_TIMEOUT,
+        on_progress: ProgressCallback | None = None,
+        on_update: JobCallback | None = None,
+        overwrite: bool = False,
+        check: bool = False,
+        **fields: Any,
+    ) -> DownloadResult:
+        job = await self.create(model=model, prompt=prompt, check=check, **fields)
+        await self.wait(job.id, timeout=timeout, poll_interval=poll_interval, on_update=on_update)
+        return await self.download(job.id, dest, overwrite=overwrite, on_progress=on_progress)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, job_id: str, *, index: int = 0) -> AsyncIterator[AsyncVideoStream]:
+        """``async with client.videos.stream(job) as video: async for chunk in
+        video.iter_bytes(): ...``"""
+        async with open_async_stream(self._http, job_id, index) as video:
+            yield video
