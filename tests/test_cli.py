@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -139,3 +141,81 @@ def test_progress_bar_line() -> None:
     unknown = io.StringIO()
     ProgressBar(unknown)(2048, None)
     assert unknown.getvalue().startswith("\r2.0 KiB  ") and "ETA" not in unknown.getvalue()
+
+
+def _json_out(argv: list[str], capsys: pytest.CaptureFixture[str]) -> object:
+    assert main([*argv, "--json"]) == 0
+    out = capsys.readouterr().out
+    return json.loads(out)
+
+
+def test_workflow_commands_with_json(
+    cli: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    created = _json_out(
+        ["videos", "create", "--model", "emulator/video-1", "--prompt", "a cat",
+         "--resolution", "720p", "--field", "generate_audio=true", "--field", "note=hello"],
+        capsys,
+    )  # fmt: skip
+    assert isinstance(created, dict) and created["status"] == "pending"
+    assert json.loads(cli.last_body) == {
+        "model": "emulator/video-1", "prompt": "a cat", "resolution": "720p",
+        "generate_audio": True, "note": "hello",
+    }  # fmt: skip
+    job_id = created["id"]
+    status = _json_out(["videos", "status", job_id], capsys)
+    assert isinstance(status, dict) and status["id"] == job_id
+    done = _json_out(["videos", "wait", job_id, "--poll-interval", "0.01"], capsys)
+    assert isinstance(done, dict) and done["status"] == "completed"
+    models = _json_out(["videos", "models"], capsys)
+    assert isinstance(models, list) and models[0]["id"] == "emulator/video-1"
+    result = _json_out(
+        ["videos", "generate", "--model", "emulator/video-1", "--prompt", "x", "-o", "gen/",
+         "--poll-interval", "0.01"],
+        capsys,
+    )  # fmt: skip
+    assert isinstance(result, dict)
+    assert Path(result["path"]).read_bytes() == demo_video()
+    assert result["sha256"] == hashlib.sha256(demo_video()).hexdigest()
+    download = _json_out(["videos", "download", DEMO_JOB_ID, "-o", "d.mp4"], capsys)
+    assert isinstance(download, dict) and download["bytes_written"] == len(demo_video())
+
+
+def test_workflow_commands_for_people(cli: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["videos", "status", DEMO_JOB_ID]) == 0
+    out = capsys.readouterr().out
+    assert "status        completed" in out and "output        http" in out
+    assert main(["videos", "models"]) == 0
+    assert "emulator/video-1\n  resolutions: 480p, 720p, 1080p" in capsys.readouterr().out
+
+
+def test_workflow_exit_codes(cli: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    failing = cli.add_job(final_status="failed", error="provider exploded")
+    code, line = _fails(["videos", "wait", failing.id, "--poll-interval", "0.01"], capsys)
+    assert code == 13 and "provider exploded" in line
+    slow = cli.add_job(polls_to_complete=10_000)
+    code, line = _fails(
+        ["videos", "wait", slow.id, "--poll-interval", "0.01", "--timeout", "0.05"], capsys
+    )
+    assert code == 14 and "may still finish" in line
+    code, line = _fails(
+        [
+            "videos",
+            "create",
+            "--model",
+            "emulator/video-1",
+            "--prompt",
+            "p",
+            "--resolution",
+            "4K",
+            "--check",
+        ],
+        capsys,
+    )
+    assert code == 2 and "resolution='4K'" in line
+    code, _ = _fails(["videos", "create", "--model", "x/y", "--prompt", "p"], capsys)
+    assert code == 9  # 400 from the API
+    code, line = _fails(
+        ["videos", "create", "--model", "emulator/video-1", "--field", "novalue"], capsys
+    )
+    assert code == 2 and "KEY=VALUE" in line

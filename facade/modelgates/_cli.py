@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from typing import TextIO
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
 
 from . import __version__
 from ._client import ModelGates
@@ -35,8 +36,10 @@ from ._errors import (
     PaymentRequiredError,
     RateLimitError,
     UnexpectedContentError,
+    VideoJobFailedError,
+    VideoJobTimeoutError,
 )
-from ._types import DownloadResult
+from ._types import DownloadResult, VideoJob
 
 #: (exception classes, exit code, meaning), most specific first.
 EXIT_CODES: list[tuple[tuple[type[BaseException], ...], int, str]] = [
@@ -46,6 +49,8 @@ EXIT_CODES: list[tuple[tuple[type[BaseException], ...], int, str]] = [
         3,
         "no usable API key or base URL",
     ),
+    ((VideoJobFailedError,), 13, "the job failed, was cancelled or expired"),
+    ((VideoJobTimeoutError,), 14, "the job was still running at --timeout"),
     ((AuthenticationError,), 4, "API key rejected (401)"),
     ((PaymentRequiredError,), 5, "payment required (402)"),
     ((NotFoundError,), 6, "no such job or output (404)"),
@@ -110,17 +115,85 @@ class ProgressBar:
             self._stream.flush()
 
 
-def _print_result(result: DownloadResult, out: TextIO) -> None:
-    out.write(f"path          {result.path}\n")
-    out.write(f"size          {result.bytes_written} bytes ({_size(result.bytes_written)})\n")
-    out.write(f"sha256        {result.sha256}\n")
-    out.write(f"content type  {result.content_type or 'unknown'}\n")
+def _emit(args: argparse.Namespace, data: object, human: str) -> None:
+    """The result on stdout: JSON for scripts with --json, else lines for people."""
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(human)
+
+
+def _result_data(result: DownloadResult) -> dict[str, object]:
+    return {
+        "path": str(result.path),
+        "bytes_written": result.bytes_written,
+        "content_type": result.content_type,
+        "sha256": result.sha256,
+    }
+
+
+def _result_text(result: DownloadResult) -> str:
+    return (
+        f"path          {result.path}\n"
+        f"size          {result.bytes_written} bytes ({_size(result.bytes_written)})\n"
+        f"sha256        {result.sha256}\n"
+        f"content type  {result.content_type or 'unknown'}\n"
+    )
+
+
+def _job_text(job: VideoJob) -> str:
+    lines = [f"id            {job.id}", f"status        {job.status}"]
+    if job.error:
+        lines.append(f"error         {job.error}")
+    lines += [f"output        {url}" for url in job.unsigned_urls]
+    if job.cost is not None:
+        lines.append(f"cost          ${job.cost:.4f}")
+    return "\n".join(lines) + "\n"
+
+
+def _client(args: argparse.Namespace) -> ModelGates:
+    return ModelGates(base_url=args.base_url, allow_insecure_http=args.allow_insecure_http)
+
+
+def _progress_bar(args: argparse.Namespace) -> ProgressBar | None:
+    show = not args.no_progress and sys.stderr.isatty()
+    return ProgressBar(sys.stderr) if show else None
+
+
+def _status_line(args: argparse.Namespace) -> Callable[[VideoJob], None] | None:
+    """On a terminal, the job's status on one refreshed stderr line while waiting."""
+    if args.no_progress or not sys.stderr.isatty():
+        return None
+    start = time.monotonic()
+
+    def show(job: VideoJob) -> None:
+        waited = int(time.monotonic() - start)
+        end = "\n" if job.is_terminal else ""
+        sys.stderr.write(f"\rjob {job.id}: {job.status:<12} {waited // 60}:{waited % 60:02d}{end}")
+        sys.stderr.flush()
+
+    return show
+
+
+def _request_fields(args: argparse.Namespace) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name in ("resolution", "aspect_ratio", "duration", "size", "seed"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
+    for item in args.field:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidParameterError(f"--field {item!r}: expected KEY=VALUE")
+        try:
+            fields[key] = json.loads(value)  # numbers, booleans, objects
+        except ValueError:
+            fields[key] = value
+    return fields
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    show_progress = not args.no_progress and sys.stderr.isatty()
-    bar = ProgressBar(sys.stderr) if show_progress else None
-    with ModelGates(base_url=args.base_url, allow_insecure_http=args.allow_insecure_http) as client:
+    bar = _progress_bar(args)
+    with _client(args) as client:
         try:
             result = client.videos.download(
                 args.job_id,
@@ -132,7 +205,75 @@ def _cmd_download(args: argparse.Namespace) -> int:
         finally:
             if bar is not None:
                 bar.close()
-    _print_result(result, sys.stdout)
+    _emit(args, _result_data(result), _result_text(result))
+    return 0
+
+
+def _cmd_create(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        job = client.videos.create(
+            model=args.model, prompt=args.prompt, check=args.check, **_request_fields(args)
+        )
+    _emit(args, job.raw, _job_text(job))
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        job = client.videos.get(args.job_id)
+    _emit(args, job.raw, _job_text(job))
+    return 0
+
+
+def _cmd_wait(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        job = client.videos.wait(
+            args.job_id,
+            timeout=args.timeout,
+            poll_interval=args.poll_interval,
+            on_update=_status_line(args),
+        )
+    _emit(args, job.raw, _job_text(job))
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        models = client.videos.models()
+
+    def listed(values: Sequence[object] | None) -> str:
+        return ", ".join(map(str, values)) if values else "-"
+
+    lines = [
+        f"{m.id}\n  resolutions: {listed(m.supported_resolutions)}\n"
+        f"  aspect ratios: {listed(m.supported_aspect_ratios)}\n"
+        f"  durations (s): {listed(m.supported_durations)}\n"
+        for m in models
+    ]
+    _emit(args, [m.raw for m in models], "".join(lines))
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    bar = _progress_bar(args)
+    with _client(args) as client:
+        try:
+            result = client.videos.generate(
+                model=args.model,
+                prompt=args.prompt,
+                dest=args.output,
+                poll_interval=args.poll_interval,
+                timeout=args.timeout,
+                on_progress=bar,
+                on_update=_status_line(args),
+                overwrite=args.overwrite,
+                check=args.check,
+                **_request_fields(args),
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+    _emit(args, _result_data(result), _result_text(result))
     return 0
 
 
@@ -181,40 +322,95 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    videos = commands.add_parser("videos", help="video generation jobs")
-    video_commands = videos.add_subparsers(dest="videos_command", required=True, metavar="COMMAND")
-    download = video_commands.add_parser(
-        "download",
-        help="download a finished job's video",
-        description="Stream a finished job's video to a file; nothing is written unless the "
-        "whole video arrives.",
-        epilog=_exit_code_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    api = argparse.ArgumentParser(add_help=False)
+    api.add_argument(
+        "--base-url",
+        default=None,
+        help="API base URL (default: $MODELGATES_BASE_URL or the public API)",
     )
-    download.add_argument("job_id", metavar="JOB_ID")
-    download.add_argument(
+    api.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow a plain http base URL to a host other than loopback",
+    )
+    api.add_argument("--json", action="store_true", help="print the result as JSON, for scripts")
+    progress = argparse.ArgumentParser(add_help=False)
+    progress.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    request = argparse.ArgumentParser(add_help=False)
+    request.add_argument("--model", required=True, help="a model id (see: videos models)")
+    request.add_argument("--prompt", help="what the video shows")
+    request.add_argument("--resolution", help="e.g. 720p")
+    request.add_argument("--aspect-ratio", help="e.g. 16:9")
+    request.add_argument("--duration", type=_non_negative_int, help="seconds")
+    request.add_argument("--size", help="WIDTHxHEIGHT, e.g. 1280x720")
+    request.add_argument("--seed", type=int)
+    request.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other request field (VALUE is JSON if it parses, else a string); repeatable",
+    )
+    request.add_argument(
+        "--check", action="store_true", help="check values against the model's capabilities first"
+    )
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds to wait for the job (default 1800)"
+    )
+    waiting.add_argument(
+        "--poll-interval", type=float, default=10.0, help="seconds between polls (default 10)"
+    )
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument(
         "-o",
         "--output",
         default=".",
         metavar="PATH",
         help="file to write, or directory for JOB_ID.mp4 (default: the current directory)",
     )
+    output.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+    def command(
+        name: str, parents: list[argparse.ArgumentParser], summary: str, handler: Any
+    ) -> argparse.ArgumentParser:
+        sub = video_commands.add_parser(
+            name,
+            parents=parents,
+            help=summary,
+            description=summary,
+            epilog=_exit_code_help(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    videos = commands.add_parser("videos", help="video generation jobs")
+    video_commands = videos.add_subparsers(dest="videos_command", required=True, metavar="COMMAND")
+    command("create", [request, api], "submit a video generation job", _cmd_create)
+    command("status", [api], "show a job's state", _cmd_status).add_argument(
+        "job_id", metavar="JOB_ID"
+    )
+    command(
+        "wait", [waiting, progress, api], "wait until a job is completed (or fails)", _cmd_wait
+    ).add_argument("job_id", metavar="JOB_ID")
+    command("models", [api], "list the video models and the values they accept", _cmd_models)
+    command(
+        "generate",
+        [request, waiting, output, progress, api],
+        "create a job, wait for it and download its video",
+        _cmd_generate,
+    )
+    download = command(
+        "download",
+        [output, progress, api],
+        "download a finished job's video; nothing is written unless the whole video arrives",
+        _cmd_download,
+    )
+    download.add_argument("job_id", metavar="JOB_ID")
     download.add_argument(
         "--index", type=_non_negative_int, default=0, help="which output (default 0)"
     )
-    download.add_argument("--overwrite", action="store_true", help="replace an existing file")
-    download.add_argument("--no-progress", action="store_true", help="no progress bar")
-    download.add_argument(
-        "--base-url",
-        default=None,
-        help="API base URL (default: $MODELGATES_BASE_URL or the public API)",
-    )
-    download.add_argument(
-        "--allow-insecure-http",
-        action="store_true",
-        help="allow a plain http base URL to a host other than loopback",
-    )
-    download.set_defaults(handler=_cmd_download)
 
     emulator = commands.add_parser(
         "emulator",
