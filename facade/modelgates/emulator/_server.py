@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,6 +28,7 @@ import attrs
 from ._state import MODELS, BodyKind, Faults, Job, Output, StatusFault
 
 DEFAULT_API_KEY = "sk-mg-emulator-local-key"
+RouteHandler = Callable[["Emulator", dict[str, str], Any], tuple[int, object]]
 DEMO_JOB_ID = "job-demo"
 API_PREFIX = "/api/v1"
 
@@ -174,7 +175,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, segments: list[str], query: str) -> None:
         method = self.command
-        if segments[0] != "videos":
+        custom = self.server.emulator._match_route(method, segments)
+        if custom is not None:
+            if self._authorized():
+                handler, params = custom
+                status, payload = handler(self.server.emulator, params, self._read_json())
+                self._json(status, payload)
+        elif segments[0] != "videos":
             self._error(404, "Not found")
         elif len(segments) == 1 and method == "POST":
             if self._authorized() and not self._route_fault("create"):
@@ -428,6 +435,7 @@ class Emulator:
         self.requests: list[RecordedRequest] = []
         #: The body of the last POST, as sent.
         self.last_body = b""
+        self._routes: list[tuple[str, tuple[str, ...], RouteHandler]] = []
         #: Statuses to answer, in order, on "create", "poll" or "models" (see ``fail``).
         self.route_faults: dict[str, list[StatusFault | int]] = {}
         self._secret = uuid.uuid4().hex
@@ -514,6 +522,33 @@ class Emulator:
         with self.lock:
             self.jobs[job.id] = job
         return job
+
+    def route(self, method: str, template: str, handler: RouteHandler) -> None:
+        """Serve an endpoint the emulator does not know yet (one a newer API added), so
+        tests of an extension can run before the real API is reached. ``template`` is
+        relative to the base URL (``/videos/{jobId}/events``); ``handler(emulator, params,
+        body)`` returns ``(status, json_payload)``. Bearer auth applies as everywhere."""
+        parts = tuple(template.strip("/").split("/"))
+        with self.lock:
+            self._routes.append((method.upper(), parts, handler))
+
+    def _match_route(
+        self, method: str, segments: list[str]
+    ) -> tuple[RouteHandler, dict[str, str]] | None:
+        with self.lock:
+            routes = list(self._routes)
+        for route_method, parts, handler in routes:
+            if route_method != method or len(parts) != len(segments):
+                continue
+            params: dict[str, str] = {}
+            for part, segment in zip(parts, segments, strict=True):
+                if part.startswith("{") and part.endswith("}"):
+                    params[part[1:-1]] = segment
+                elif part != segment:
+                    break
+            else:
+                return handler, params
+        return None
 
     def fail(self, route: str, *statuses: StatusFault | int) -> None:
         """Answer the next requests to ``route`` ("create", "poll" or "models") with these
