@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -219,3 +220,24 @@ def test_workflow_exit_codes(cli: Emulator, capsys: pytest.CaptureFixture[str]) 
         ["videos", "create", "--model", "emulator/video-1", "--field", "novalue"], capsys
     )
     assert code == 2 and "KEY=VALUE" in line
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_waiting_shows_status_and_downloading_a_bar(
+    cli: Emulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    code = main(
+        ["videos", "generate", "--model", "emulator/video-1", "--prompt", "x", "-o", "t/",
+         "--poll-interval", "0.01"]
+    )  # fmt: skip
+    assert code == 0
+    shown = terminal.getvalue()
+    assert ": pending " in shown and ": completed " in shown  # the job's status line
+    assert "47.6 KiB / 47.6 KiB  100%" in shown  # the download's bar
+    assert capsys.readouterr().out.startswith("path ")
