@@ -16,9 +16,11 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import re
 import struct
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -78,6 +80,48 @@ class PartialInfo:
     content_type: str | None
 
 
+class BackgroundHasher:
+    """sha256 on another core: ``update`` hands the chunk to a thread and returns.
+
+    On a fast link hashing costs as much as receiving and writing together (hashlib runs
+    at about 1.9 GB/s here, curl receives at about 3.3 GB/s); hashlib releases the GIL for
+    large buffers, so a thread hashes while the caller reads the next chunk. The queue is
+    bounded: at most ``MAX_PENDING`` chunks (a few MiB) wait.
+    """
+
+    MAX_PENDING = 8
+
+    def __init__(self) -> None:
+        self._sha256 = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(self.MAX_PENDING)
+        self._thread: threading.Thread | None = None
+        self._digest: str | None = None
+
+    def update(self, chunk: bytes) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="modelgates-sha256", daemon=True
+            )
+            self._thread.start()
+        self._queue.put(chunk)
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._sha256.update(chunk)
+
+    def hexdigest(self) -> str:
+        if self._digest is None:
+            self.stop()
+            self._digest = self._sha256.hexdigest()
+        return self._digest
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+
 class AtomicWriter:
     """A temporary file beside ``final`` that becomes ``final`` only on ``commit()``.
 
@@ -91,7 +135,7 @@ class AtomicWriter:
         fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
         self.temp = Path(name)
         self._file: IO[bytes] = os.fdopen(fd, "r+b", buffering=0)
-        self._sha256 = hashlib.sha256()
+        self._sha256 = BackgroundHasher()
         self.bytes_written = 0
         self._closed = False
 
@@ -146,7 +190,8 @@ class AtomicWriter:
         """Drop everything written so far (the server's copy changed, or ignored Range)."""
         self._file.seek(0)
         self._file.truncate(0)
-        self._sha256 = hashlib.sha256()
+        self._sha256.stop()
+        self._sha256 = BackgroundHasher()
         self.bytes_written = 0
 
     @property
@@ -199,6 +244,7 @@ class AtomicWriter:
         if not self._closed:
             self._closed = True
             self._file.close()
+            self._sha256.stop()
 
     def __enter__(self) -> AtomicWriter:
         return self
