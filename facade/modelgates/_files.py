@@ -99,9 +99,7 @@ class BackgroundHasher:
 
     def update(self, chunk: bytes) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="modelgates-sha256", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name="modelgates-sha256", daemon=True)
             self._thread.start()
         self._queue.put(chunk)
 
