@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install generate check-generated validate-spec lint format typecheck pytest test demo clean
+.PHONY: help install generate check-generated validate-spec lint format typecheck pytest test demo bench bench-quick clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,3 +61,10 @@ clean: ## Remove the venv and build leftovers
 
 demo: $(STAMP) ## Download the demo video from the bundled emulator into ./demo-output/ (no key, no network)
 	@$(PY) tools/demo.py
+
+bench: $(STAMP) ## Measure downloads against curl, wget and plain Python; write docs/benchmarks.md (+ .png)
+	$(PY) tools/bench.py
+
+bench-quick: $(STAMP) ## The same in under a minute (64 MiB, tmpfs), to a temporary report
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PY) tools/bench.py --quick --out "$$tmp/benchmarks.md" --chart "$$tmp/benchmarks.png"

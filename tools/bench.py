@@ -1,0 +1,617 @@
+"""``make bench``: the download path measured on loopback against curl, wget and plain Python.
+
+A real static server (nginx, ``sendfile on``, installed from Debian's packages when missing)
+serves the bodies from tmpfs, so the server is not the bottleneck; the bundled emulator is a
+second server for comparison. Every client runs in its own process, 5 times per case; the
+table gives the median throughput (with min and max), the ratio to curl in the same run,
+peak RSS and CPU seconds per GiB. Also: time to first byte and total time of a small JSON
+request (a poll), ``import modelgates`` time, and ``download_all`` of 8 outputs against 8
+parallel curls. Writes ``docs/benchmarks.md`` and ``docs/benchmarks.png``.
+
+``--quick`` (``make bench-quick``, under a minute): 64 MiB to tmpfs only, fewer clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+KEY = "sk-bench"
+AUTH = f"Authorization: Bearer {KEY}"
+JOB = "job-bench"
+OUTPUTS = 8
+
+# Each Python client: argv = url, dest, base_url; prints {"seconds": ..., "cpu": ..., "rss_kib": ...}
+# for the transfer alone (interpreter start-up excluded, as curl's is negligible).
+_MEASURE = """
+import json, resource, sys, time
+def _cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+url, dest, base_url = sys.argv[1:4]
+{setup}
+c0, t0 = _cpu(), time.perf_counter()
+{body}
+t1, c1 = time.perf_counter(), _cpu()
+print(json.dumps({{"seconds": t1 - t0, "cpu": c1 - c0,
+                  "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+"""
+
+PYTHON_CLIENTS: dict[str, tuple[str, str]] = {
+    "modelgates (sync)": (
+        "from modelgates import ModelGates\n"
+        "client = ModelGates(api_key='sk-bench', base_url=base_url)",
+        "client.videos.download('job-bench', dest, overwrite=True)",
+    ),
+    "modelgates (async)": (
+        "import asyncio\nfrom modelgates import AsyncModelGates\n"
+        "async def run():\n"
+        "    async with AsyncModelGates(api_key='sk-bench', base_url=base_url) as client:\n"
+        "        await client.videos.download('job-bench', dest, overwrite=True)",
+        "asyncio.run(run())",
+    ),
+    "modelgates, sha256 off (diagnostic)": (
+        "from modelgates import ModelGates, _files\n"
+        "_files.BackgroundHasher.update = lambda self, chunk: None\n"
+        "client = ModelGates(api_key='sk-bench', base_url=base_url)",
+        "client.videos.download('job-bench', dest, overwrite=True)",
+    ),
+    "httpx streaming": (
+        "import httpx\nclient = httpx.Client()",
+        "with client.stream('GET', url) as r, open(dest, 'wb') as f:\n"
+        "    for chunk in r.iter_raw():\n        f.write(chunk)",
+    ),
+    "urllib3 streaming (1 MiB reads)": (
+        "import urllib3\npool = urllib3.PoolManager()",
+        "r = pool.request('GET', url, preload_content=False)\n"
+        "with open(dest, 'wb') as f:\n"
+        "    while chunk := r.read(1 << 20):\n        f.write(chunk)\n"
+        "r.release_conn()",
+    ),
+    "generated client (buffered)": (
+        "from modelgates_api import AuthenticatedClient\n"
+        "from modelgates_api.api.videos import download_video_content\n"
+        "client = AuthenticatedClient(base_url=base_url, token='sk-bench')",
+        "response = download_video_content.sync_detailed('job-bench', client=client)\n"
+        "with open(dest, 'wb') as f:\n    f.write(response.parsed.payload.getbuffer())",
+    ),
+}
+QUICK_CLIENTS = ("modelgates (sync)", "httpx streaming", "urllib3 streaming (1 MiB reads)")
+
+
+@dataclass
+class Case:
+    server: str
+    size: int
+    dest: str
+    client: str
+    seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    rss_kib: list[int] = field(default_factory=list)
+
+    @property
+    def throughput(self) -> list[float]:
+        return [self.size / MiB / s for s in self.seconds]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.throughput)
+
+    @property
+    def cpu_per_gib(self) -> float:
+        return statistics.median(self.cpu) / (self.size / GiB)
+
+
+# --- the servers ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _ensure_nginx() -> str | None:
+    for candidate in ("nginx", "/usr/sbin/nginx"):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("bench: installing nginx-light from Debian's packages", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "nginx-light"],
+            env=env,
+            check=False,
+            capture_output=True,
+        )
+        return shutil.which("nginx") or shutil.which("/usr/sbin/nginx")
+    return None
+
+
+def _write_random(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o755)
+    block = os.urandom(4 * MiB)
+    with path.open("wb") as f:
+        left = size
+        while left:
+            n = min(left, len(block))
+            f.write(block[:n])
+            left -= n
+
+
+def _job_json(base_url: str) -> bytes:
+    urls = [f"{base_url}/videos/{JOB}/content?index={i}" for i in range(OUTPUTS)]
+    return json.dumps(
+        {"id": JOB, "polling_url": f"{base_url}/videos/{JOB}", "status": "completed",
+         "unsigned_urls": urls, "usage": {"cost": 0.5, "is_byok": False}}
+    ).encode()  # fmt: skip
+
+
+class Nginx:
+    """nginx on loopback serving ``/api/v1/videos/job-bench[/content?index=N]`` from tmpfs."""
+
+    def __init__(self, nginx: str, root: Path, size: int, outputs_size: int) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        # nginx's workers run as an unprivileged user: they must be able to read the tree.
+        for directory in (root.parent, root):
+            directory.chmod(0o755)
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/api/v1"
+        _write_random(root / "content" / JOB / "0", size)
+        for i in range(1, OUTPUTS):
+            _write_random(root / "content" / JOB / str(i), outputs_size)
+        (root / "json").mkdir(exist_ok=True)
+        (root / "json" / f"{JOB}.json").write_bytes(_job_json(self.base_url))
+        conf = root / "nginx.conf"
+        conf.write_text(
+            textwrap.dedent(
+                f"""
+                worker_processes 2;
+                daemon off;
+                pid {root}/nginx.pid;
+                error_log {root}/error.log;
+                events {{ worker_connections 256; }}
+                http {{
+                  access_log off;
+                  sendfile on;
+                  tcp_nopush on;
+                  keepalive_requests 100000;
+                  client_body_temp_path {root}/tmp; proxy_temp_path {root}/tmp;
+                  fastcgi_temp_path {root}/tmp; uwsgi_temp_path {root}/tmp; scgi_temp_path {root}/tmp;
+                  server {{
+                    listen 127.0.0.1:{self.port};
+                    root {root};
+                    location ~ ^/api/v1/videos/([^/]+)/content$ {{
+                      types {{ }} default_type video/mp4;
+                      try_files /content/$1/$arg_index /content/$1/0 =404;
+                    }}
+                    location ~ ^/api/v1/videos/([^/]+)$ {{
+                      types {{ }} default_type application/json;
+                      try_files /json/$1.json =404;
+                    }}
+                  }}
+                }}
+                """
+            )
+        )
+        (root / "tmp").mkdir(exist_ok=True)
+        self._process = subprocess.Popen([nginx, "-c", str(conf)], stderr=subprocess.DEVNULL)
+        _wait_for_port(self.port)
+
+    def stop(self) -> None:
+        self._process.send_signal(signal.SIGQUIT)
+        self._process.wait(timeout=10)
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"bench: nothing listens on port {port}")
+
+
+# --- the clients ---------------------------------------------------------------------------
+
+
+def _run_child(argv: list[str]) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds and peak RSS (KiB) of one child process, and its stdout."""
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    out = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"bench: {argv[0]} failed ({process.returncode})")
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, out
+
+
+def measure(case: Case, url: str, base_url: str, dest: Path, runs: int) -> Case:
+    for _ in range(runs):
+        if dest.exists():
+            dest.unlink()
+        if case.client == "curl":
+            seconds, cpu, rss, _ = _run_child(["curl", "-s", "-H", AUTH, "-o", str(dest), url])
+        elif case.client == "wget":
+            seconds, cpu, rss, _ = _run_child(
+                ["wget", "-q", "--header", AUTH, "-O", str(dest), url]
+            )
+        else:
+            setup, body = PYTHON_CLIENTS[case.client]
+            script = _MEASURE.format(setup=setup, body=body)
+            _, _, rss, out = _run_child([sys.executable, "-c", script, url, str(dest), base_url])
+            report = json.loads(out)
+            seconds, cpu, rss = report["seconds"], report["cpu"], max(rss, report["rss_kib"])
+        if dest.stat().st_size != case.size:
+            raise SystemExit(f"bench: {case.client} wrote {dest.stat().st_size} bytes")
+        case.seconds.append(seconds)
+        case.cpu.append(cpu)
+        case.rss_kib.append(rss)
+    dest.unlink()
+    return case
+
+
+JSON_PROBE = """
+import json, statistics, sys, time
+base_url, which, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+marks = []
+def hook(response):
+    marks.append(time.perf_counter())
+if which == "modelgates":
+    from modelgates import ModelGates
+    client = ModelGates(api_key="sk-bench", base_url=base_url)
+    client._json_http.event_hooks["response"].insert(0, hook)
+    call = lambda: client.videos.get("job-bench")
+elif which == "httpx":
+    import httpx
+    http = httpx.Client(base_url=base_url, headers={"Authorization": "Bearer sk-bench"},
+                        event_hooks={"response": [hook]})
+    call = lambda: http.get("/videos/job-bench").json()
+else:
+    from modelgates_api import AuthenticatedClient
+    from modelgates_api.api.videos import get_video
+    raw = AuthenticatedClient(base_url=base_url, token="sk-bench")
+    raw.get_httpx_client().event_hooks["response"].append(hook)
+    call = lambda: get_video.sync("job-bench", client=raw)
+for _ in range(20):
+    call()
+ttfb, total = [], []
+for _ in range(n):
+    marks.clear()
+    t0 = time.perf_counter(); call(); t1 = time.perf_counter()
+    ttfb.append(marks[0] - t0); total.append(t1 - t0)
+print(json.dumps({"ttfb": statistics.median(ttfb), "total": statistics.median(total)}))
+"""
+
+
+def json_request(base_url: str, n: int) -> dict[str, tuple[float, float]]:
+    results = {}
+    for which in ("httpx", "modelgates", "generated"):
+        out = subprocess.run(
+            [sys.executable, "-c", JSON_PROBE, base_url, which, str(n)],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        report = json.loads(out)
+        results[which] = (report["ttfb"], report["total"])
+    curl = subprocess.run(
+        ["curl", "-s", "-H", AUTH, "-o", "/dev/null", "-w", "%{time_starttransfer} %{time_total}",
+         f"{base_url}/videos/{JOB}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    results["curl (new process each time)"] = (float(curl[0]), float(curl[1]))
+    return results
+
+
+def import_time(runs: int = 5) -> float:
+    script = (
+        "import time; t = time.perf_counter(); import modelgates; print(time.perf_counter() - t)"
+    )
+    samples = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", script], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(runs)
+    ]
+    return statistics.median(samples)
+
+
+DOWNLOAD_ALL = """
+import json, sys, time
+from modelgates import ModelGates
+base_url, directory = sys.argv[1:3]
+with ModelGates(api_key="sk-bench", base_url=base_url) as client:
+    t0 = time.perf_counter()
+    results = client.videos.download_all("job-bench", directory, overwrite=True, max_concurrency=8)
+    print(json.dumps({"seconds": time.perf_counter() - t0, "bytes": sum(r.bytes_written for r in results)}))
+"""
+
+
+def download_all_vs_curls(base_url: str, directory: Path, runs: int) -> tuple[float, float]:
+    """MiB/s of download_all (8 outputs, 8 at a time) and of 8 parallel curls."""
+    facade, curls = [], []
+    for _ in range(runs):
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        report = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", DOWNLOAD_ALL, base_url, str(directory)],
+                capture_output=True, text=True, check=True,
+            ).stdout
+        )  # fmt: skip
+        facade.append(report["bytes"] / MiB / report["seconds"])
+        total = report["bytes"]
+        t0 = time.perf_counter()
+        procs = [
+            subprocess.Popen(["curl", "-s", "-H", AUTH, "-o", str(directory / f"c{i}"),
+                              f"{base_url}/videos/{JOB}/content?index={i}"])
+            for i in range(OUTPUTS)
+        ]  # fmt: skip
+        for p in procs:
+            p.wait()
+        curls.append(total / MiB / (time.perf_counter() - t0))
+    shutil.rmtree(directory, ignore_errors=True)
+    return statistics.median(facade), statistics.median(curls)
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    def first_line(argv: list[str]) -> str:
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            return "not installed"
+        return (done.stdout or done.stderr).strip().splitlines()[0]
+
+    out = {name: version(name) for name in ("httpx", "httpcore", "h11", "urllib3")}
+    out["python"] = platform.python_version()
+    out["curl"] = first_line(["curl", "--version"])
+    out["wget"] = first_line(["wget", "--version"])
+    out["nginx"] = first_line([shutil.which("nginx") or "/usr/sbin/nginx", "-v"])
+    return out
+
+
+def _machine() -> str:
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GiB
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def _label(size: int) -> str:
+    return f"{size // GiB} GiB" if size >= GiB else f"{size // MiB} MiB"
+
+
+def write_report(
+    cases: list[Case], extra: dict[str, object], out: Path, chart: Path, quick: bool
+) -> None:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Made by `make bench` (`tools/bench.py`); `make bench-quick` is the one-minute version"
+        " that the test suite runs. Numbers are from one run on the machine below; rerun to"
+        " compare.",
+        "",
+        f"- Machine: {_machine()}",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in _versions().items()),
+        f"- {'Quick run' if quick else 'Full run'}: each figure is the median of"
+        f" {len(cases[0].seconds)} runs (min and max beside it), each client in its own process.",
+        "- Server: nginx (`sendfile on`) on loopback serving from tmpfs; the emulator rows use the"
+        " bundled Python emulator instead. Destination: tmpfs (`/dev/shm`) or disk.",
+        "- CPU s/GiB: user + system seconds of the client per GiB; peak RSS of the client process.",
+        "",
+        "![throughput](benchmarks.png)",
+        "",
+        "## Downloads",
+        "",
+        "| server | size | dest | client | MiB/s (median) | min–max | × curl | CPU s/GiB | × curl CPU | peak RSS MiB |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    curl_of = {(c.server, c.size, c.dest): c for c in cases if c.client == "curl"}
+    for c in cases:
+        ref = curl_of.get((c.server, c.size, c.dest))
+        ratio = f"{c.median / ref.median:.2f}" if ref else "–"
+        cpu_ratio = f"{c.cpu_per_gib / ref.cpu_per_gib:.2f}" if ref and ref.cpu_per_gib else "–"
+        lines.append(
+            f"| {c.server} | {_label(c.size)} | {c.dest} | {c.client} | {c.median:.0f} |"
+            f" {min(c.throughput):.0f}–{max(c.throughput):.0f} | {ratio} | {c.cpu_per_gib:.2f} |"
+            f" {cpu_ratio} | {max(c.rss_kib) / 1024:.0f} |"
+        )
+    lines += ["", "## Small JSON request (poll, keep-alive, median)", "",
+              "| client | time to first byte ms | total ms |", "|---|---:|---:|"]  # fmt: skip
+    for name, (ttfb, total) in extra["json"].items():  # type: ignore[attr-defined]
+        lines.append(f"| {name} | {ttfb * 1000:.3f} | {total * 1000:.3f} |")
+    lines += ["", f"`import modelgates`: {extra['import'] * 1000:.0f} ms (median of 5).", ""]
+    if "download_all" in extra:
+        facade, curls = extra["download_all"]  # type: ignore[misc]
+        lines += [
+            f"`download_all` of {OUTPUTS} outputs: {facade:.0f} MiB/s; {OUTPUTS} parallel curls:"
+            f" {curls:.0f} MiB/s ({facade / curls:.2f}×).",
+            "",
+        ]
+    lines += ["## Goals", "", *extra["goals"], "", "## Reproduce", "",  # type: ignore[list-item]
+              "```sh", "make bench        # the full run (installs nginx when missing; needs root for that)",
+              "make bench-quick  # under a minute", "```", ""]  # fmt: skip
+    out.write_text("\n".join(lines), encoding="utf-8")
+    _chart(cases, chart)
+
+
+def _chart(cases: list[Case], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    nginx = [c for c in cases if c.server == "nginx"]
+    groups = sorted({(c.size, c.dest) for c in nginx}, key=lambda g: (g[0], g[1]))
+    clients = list(dict.fromkeys(c.client for c in nginx))
+    fig, ax = plt.subplots(figsize=(11, 0.6 + 0.45 * len(clients) * len(groups)))
+    labels, values, colors = [], [], []
+    palette = plt.get_cmap("tab10")
+    for size, dest in groups:
+        for c in (c for c in nginx if (c.size, c.dest) == (size, dest)):
+            labels.append(f"{_label(size)} → {dest}: {c.client}")
+            values.append(c.median)
+            colors.append(palette(clients.index(c.client) % 10))
+    ax.barh(range(len(values)), values, color=colors)
+    ax.set_yticks(range(len(values)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("MiB/s (median), loopback, nginx serving from tmpfs")
+    ax.set_title("modelgates download throughput against curl, wget and plain Python clients")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def goals(cases: list[Case], extra: dict[str, object]) -> list[str]:
+    def find(client: str, size: int, dest: str) -> Case | None:
+        return next(
+            (
+                c
+                for c in cases
+                if (c.server, c.client, c.size, c.dest) == ("nginx", client, size, dest)
+            ),
+            None,
+        )
+
+    out = []
+    big = max(c.size for c in cases if c.server == "nginx")
+    for dest in ("tmpfs", "disk"):
+        facade, curl = find("modelgates (sync)", big, dest), find("curl", big, dest)
+        if facade and curl:
+            ratio = facade.median / curl.median
+            out.append(
+                f"- Throughput ≥ 0.9× curl, {_label(big)} to {dest}: {ratio:.2f}× — {'met' if ratio >= 0.9 else 'missed'}."
+            )
+            cpu = facade.cpu_per_gib / curl.cpu_per_gib if curl.cpu_per_gib else float("inf")
+            out.append(
+                f"- CPU per GiB ≤ 1.5× curl, {dest}: {cpu:.2f}× — {'met' if cpu <= 1.5 else 'missed'}."
+            )
+    sync_rows = [c for c in cases if c.client == "modelgates (sync)" and c.server == "nginx"]
+    if sync_rows:
+        worst = max(sync_rows, key=lambda c: max(c.rss_kib))
+        out.append(
+            f"- Peak RSS flat and < 64 MiB: {max(worst.rss_kib) / 1024:.0f} MiB at {_label(worst.size)}"
+            f" (range {min(max(c.rss_kib) for c in sync_rows) / 1024:.0f}–{max(worst.rss_kib) / 1024:.0f} MiB"
+            " across sizes) — " + ("met." if max(worst.rss_kib) < 64 * 1024 else "missed.")
+        )
+    json_times = extra["json"]  # type: ignore[assignment]
+    over = json_times["modelgates"][1] / json_times["httpx"][1] - 1  # type: ignore[index]
+    out.append(
+        f"- Facade overhead on a poll ≤ 10% over plain httpx: {over * 100:+.0f}% — {'met' if over <= 0.10 else 'missed'}."
+    )
+    if "download_all" in extra:
+        facade_all, curls = extra["download_all"]  # type: ignore[misc]
+        out.append(
+            f"- download_all of 8 ≥ 8 parallel curls: {facade_all / curls:.2f}× — {'met' if facade_all >= curls * 0.95 else 'missed'}."
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--chart", type=Path, default=ROOT / "docs" / "benchmarks.png")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    nginx = _ensure_nginx()
+    if nginx is None:
+        raise SystemExit(
+            "bench: nginx is not installed and cannot be (run as root, or apt-get install nginx-light)"
+        )
+    quick = args.quick
+    sizes = [64 * MiB] if quick else [64 * MiB, GiB]
+    disk_root = Path(tempfile.mkdtemp(prefix="modelgates-bench-", dir=str(ROOT)))
+    shm_root = Path(tempfile.mkdtemp(prefix="modelgates-bench-", dir="/dev/shm"))
+    if (
+        not quick
+        and shutil.disk_usage(disk_root).free > 12 * GiB
+        and shutil.disk_usage(shm_root).free > 12 * GiB
+    ):
+        sizes.append(4 * GiB)
+    dests = {"tmpfs": shm_root / "dest", "disk": disk_root / "dest"}
+    if quick:
+        dests.pop("disk")
+    for d in dests.values():
+        d.mkdir()
+    clients = ["curl", *(QUICK_CLIENTS if quick else ["wget", *PYTHON_CLIENTS])]
+    cases: list[Case] = []
+    extra: dict[str, object] = {}
+    try:
+        for size in sizes:
+            server = Nginx(nginx, shm_root / f"www-{size}", size, 16 * MiB if quick else 128 * MiB)
+            try:
+                url = f"{server.base_url}/videos/{JOB}/content?index=0"
+                for dest_name, dest_dir in dests.items():
+                    for client in clients:
+                        if client == "generated client (buffered)" and size > GiB:
+                            continue  # holds the whole body in memory: not at 4 GiB
+                        print(f"bench: {_label(size)} -> {dest_name}: {client}", file=sys.stderr)
+                        cases.append(measure(Case("nginx", size, dest_name, client), url, server.base_url,
+                                             dest_dir / "video.mp4", args.runs))  # fmt: skip
+                if size == sizes[0]:
+                    extra["json"] = json_request(server.base_url, 200 if quick else 1000)
+                    if not quick:
+                        extra["download_all"] = download_all_vs_curls(
+                            server.base_url, dests["tmpfs"] / "all", args.runs
+                        )
+            finally:
+                server.stop()
+                shutil.rmtree(shm_root / f"www-{size}", ignore_errors=True)
+        # The emulator as a second server, for comparison.
+        sys.path.insert(0, str(ROOT / "facade"))
+        from modelgates.emulator import Emulator, Output
+
+        with Emulator(api_keys=[KEY]) as emu:
+            emu.add_job(JOB, outputs=[Output.generated(64 * MiB, seed=1)])
+            url = f"{emu.base_url}/videos/{JOB}/content?index=0"
+            for client in ("curl", "modelgates (sync)"):
+                cases.append(measure(Case("emulator", 64 * MiB, "tmpfs", client), url, emu.base_url,
+                                     dests["tmpfs"] / "video.mp4", args.runs))  # fmt: skip
+        extra["import"] = import_time()
+        extra["goals"] = goals(cases, extra)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_report(cases, extra, args.out, args.chart, quick)
+    finally:
+        shutil.rmtree(disk_root, ignore_errors=True)
+        shutil.rmtree(shm_root, ignore_errors=True)
+    print(args.out.read_text(encoding="utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
