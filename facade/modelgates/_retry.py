@@ -76,13 +76,21 @@ class RetryPolicy:
 
 
 class RetryBudget:
-    """The retries left to one request (or one download): counts attempts and time."""
+    """The retries left to one request (or one download): counts attempts and time.
 
-    def __init__(self, policy: RetryPolicy, what: str) -> None:
+    ``what`` names the request in log lines; it may be a callable, so that requests that
+    never retry (nearly all) do not pay for building the name.
+    """
+
+    def __init__(self, policy: RetryPolicy, what: str | Callable[[], str]) -> None:
         self.policy = policy
-        self.what = what
+        self._what = what
         self.attempt = 0
         self._since = policy.clock()
+
+    @property
+    def what(self) -> str:
+        return self._what if isinstance(self._what, str) else self._what()
 
     def progressed(self) -> None:
         """Bytes arrived: a download that moves on starts a fresh budget."""
@@ -151,7 +159,7 @@ class RetryingTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         policy: RetryPolicy = request.extensions.get(EXTENSION, self._policy)
-        budget = RetryBudget(policy, _describe(request))
+        budget = RetryBudget(policy, lambda: _describe(request))
         while True:
             try:
                 response = self._inner.handle_request(request)
@@ -177,7 +185,7 @@ class AsyncRetryingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         policy: RetryPolicy = request.extensions.get(EXTENSION, self._policy)
-        budget = RetryBudget(policy, _describe(request))
+        budget = RetryBudget(policy, lambda: _describe(request))
         while True:
             try:
                 response = await self._inner.handle_async_request(request)

@@ -77,7 +77,9 @@ def _json(response: httpx.Response, operation: str) -> Any:
 def send(http: httpx.Client, shape: _adapter.RequestShape) -> Any:
     """One JSON call; errors come out as the facade's exceptions."""
     try:
-        response = http.request(shape.method, shape.url, params=shape.params, json=shape.json)
+        response = http.request(
+            shape.method, shape.url, params=shape.params or None, json=shape.json
+        )
     except httpx.TransportError as exc:
         raise connection_error(exc) from exc
     return _json(response, shape.operation)
