@@ -92,6 +92,8 @@ PYTHON_CLIENTS: dict[str, tuple[str, str]] = {
         "with open(dest, 'wb') as f:\n    f.write(response.parsed.payload.getbuffer())",
     ),
 }
+#: At 4 GiB only these run (to tmpfs): enough to show that memory stays flat.
+HUGE_CLIENTS = ("curl", "modelgates (sync)", "modelgates (async)")
 QUICK_CLIENTS = ("modelgates (sync)", "httpx streaming", "urllib3 streaming (1 MiB reads)")
 
 
@@ -507,7 +509,8 @@ def goals(cases: list[Case], extra: dict[str, object]) -> list[str]:
         )
 
     out = []
-    big = max(c.size for c in cases if c.server == "nginx")
+    sizes = {c.size for c in cases if c.server == "nginx"}
+    big = GiB if GiB in sizes else max(sizes)  # the goals are stated at 1 GiB
     for dest in ("tmpfs", "disk"):
         facade, curl = find("modelgates (sync)", big, dest), find("curl", big, dest)
         if facade and curl:
@@ -578,8 +581,8 @@ def main(argv: list[str] | None = None) -> int:
                 url = f"{server.base_url}/videos/{JOB}/content?index=0"
                 for dest_name, dest_dir in dests.items():
                     for client in clients:
-                        if client == "generated client (buffered)" and size > GiB:
-                            continue  # holds the whole body in memory: not at 4 GiB
+                        if size > GiB and (dest_name != "tmpfs" or client not in HUGE_CLIENTS):
+                            continue  # 4 GiB: the memory check, not every client 5 times
                         print(f"bench: {_label(size)} -> {dest_name}: {client}", file=sys.stderr)
                         cases.append(measure(Case("nginx", size, dest_name, client), url, server.base_url,
                                              dest_dir / "video.mp4", args.runs))  # fmt: skip

@@ -146,7 +146,7 @@ class ClientConfig:
     def async_clients(
         self, transport: httpx.AsyncBaseTransport | None = None
     ) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-        retrying = AsyncRetryingTransport(transport or httpx.AsyncHTTPTransport(), self.retry)
+        retrying = AsyncRetryingTransport(transport or async_large_read_transport(), self.retry)
         kwargs = self._client_kwargs()
         stream = httpx.AsyncClient(transport=retrying, **kwargs)  # type: ignore[arg-type]
         hooks = {"response": [araise_for_status]}
@@ -161,25 +161,38 @@ class ClientConfig:
 READ_SIZE: Final = 1024 * 1024
 
 
-class _LargeReadStream(httpcore.NetworkStream):
-    """A socket stream whose reads grow to ``READ_SIZE`` while they come back full.
+class _ReadSizer:
+    """How much to ask of the socket: grows to ``READ_SIZE`` while reads come back full.
 
-    Reads start at the size asked (64 KiB) and double each time the socket fills one, so a
-    large body is read 1 MiB at a time while a small JSON answer never pays for a 1 MiB
-    buffer (measured: a fixed 1 MiB read adds about 20 us to every small request).
+    Reads start at the size httpcore asks (64 KiB) and double each time the socket fills
+    one, so a large body is read 1 MiB at a time while a small JSON answer never pays for
+    a 1 MiB buffer (measured: a fixed 1 MiB read adds about 20 us to every small request).
     """
+
+    def __init__(self) -> None:
+        self._size = 0
+
+    def ask(self, max_bytes: int) -> int:
+        return max(max_bytes, self._size)
+
+    def got(self, asked: int, received: int, max_bytes: int) -> None:
+        if received == asked:
+            self._size = min(asked * 2, READ_SIZE)
+        elif received < asked // 4:
+            self._size = max_bytes
+
+
+class _LargeReadStream(httpcore.NetworkStream):
+    """A socket stream whose reads are sized by ``_ReadSizer``."""
 
     def __init__(self, stream: httpcore.NetworkStream) -> None:
         self._stream = stream
-        self._size = 0
+        self._sizer = _ReadSizer()
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        size = max(max_bytes, self._size)
+        size = self._sizer.ask(max_bytes)
         data = self._stream.read(size, timeout)
-        if len(data) == size:
-            self._size = min(size * 2, READ_SIZE)
-        elif len(data) < size // 4:
-            self._size = max_bytes
+        self._sizer.got(size, len(data), max_bytes)
         return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
@@ -195,6 +208,39 @@ class _LargeReadStream(httpcore.NetworkStream):
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
         return _LargeReadStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _AsyncLargeReadStream(httpcore.AsyncNetworkStream):
+    """``_LargeReadStream`` for the async pool: fewer, larger reads mean fewer trips
+    through the event loop (measured: 32 KiB average reads, the loop's own cost dominant)."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+        self._sizer = _ReadSizer()
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        size = self._sizer.ask(max_bytes)
+        data = await self._stream.read(size, timeout)
+        self._sizer.got(size, len(data), max_bytes)
+        return data
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._stream.start_tls(ssl_context, server_hostname, timeout)
+        return _AsyncLargeReadStream(stream)
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)
@@ -228,8 +274,36 @@ class _LargeReadBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
+class _AsyncLargeReadBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
+        self._backend = backend
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _AsyncLargeReadStream(stream)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await self._backend.connect_unix_socket(path, timeout, socket_options)
+        return _AsyncLargeReadStream(stream)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
 def large_read_transport() -> httpx.HTTPTransport:
-    """httpx's own transport, reading ``READ_SIZE`` at a time on its connections only.
+    """httpx's own transport, with reads sized by ``_ReadSizer`` on its connections only.
 
     httpx does not expose httpcore's ``network_backend``; the pool's is wrapped in place.
     If a future httpcore moves it, this degrades to the default read size (slower, never
@@ -240,6 +314,16 @@ def large_read_transport() -> httpx.HTTPTransport:
     backend = getattr(pool, "_network_backend", None)
     if isinstance(backend, httpcore.NetworkBackend):
         pool._network_backend = _LargeReadBackend(backend)  # type: ignore[union-attr]
+    return transport
+
+
+def async_large_read_transport() -> httpx.AsyncHTTPTransport:
+    """``large_read_transport`` for ``httpx.AsyncClient``."""
+    transport = httpx.AsyncHTTPTransport()
+    pool = getattr(transport, "_pool", None)
+    backend = getattr(pool, "_network_backend", None)
+    if isinstance(backend, httpcore.AsyncNetworkBackend):
+        pool._network_backend = _AsyncLargeReadBackend(backend)  # type: ignore[union-attr]
     return transport
 
 
