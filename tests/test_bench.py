@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +14,14 @@ pytestmark = pytest.mark.slow
 
 
 def test_bench_quick_writes_a_report_and_a_chart(tmp_path: Path) -> None:
-    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()) and os.geteuid() != 0:
-        pytest.skip("nginx is not installed and only root can install it")
     report, chart = tmp_path / "benchmarks.md", tmp_path / "benchmarks.png"
     run = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "bench.py"), "--quick", "--out", str(report),
          "--chart", str(chart)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
+    if run.returncode == 77:  # tools/bench.py: nginx missing and cannot be installed here
+        pytest.skip(run.stderr.strip().splitlines()[-1])
     assert run.returncode == 0, run.stderr[-3000:]
     text = report.read_text(encoding="utf-8")
     rows = [
