@@ -155,9 +155,15 @@ def _client(args: argparse.Namespace) -> ModelGates:
     return ModelGates(base_url=args.base_url, allow_insecure_http=args.allow_insecure_http)
 
 
-def _progress_bar(args: argparse.Namespace) -> ProgressBar | None:
-    show = not args.no_progress and sys.stderr.isatty()
-    return ProgressBar(sys.stderr) if show else None
+@contextlib.contextmanager
+def _download_progress(args: argparse.Namespace) -> Iterator[ProgressBar | None]:
+    """A progress bar on a terminal (ended with a newline whatever happens), else None."""
+    bar = ProgressBar(sys.stderr) if not args.no_progress and sys.stderr.isatty() else None
+    try:
+        yield bar
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _status_line(args: argparse.Namespace) -> Callable[[VideoJob], None] | None:
@@ -192,19 +198,10 @@ def _request_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    bar = _progress_bar(args)
-    with _client(args) as client:
-        try:
-            result = client.videos.download(
-                args.job_id,
-                args.output,
-                index=args.index,
-                overwrite=args.overwrite,
-                on_progress=bar,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
+    with _client(args) as client, _download_progress(args) as bar:
+        result = client.videos.download(
+            args.job_id, args.output, index=args.index, overwrite=args.overwrite, on_progress=bar
+        )
     _emit(args, _result_data(result), _result_text(result))
     return 0
 
@@ -255,24 +252,19 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    bar = _progress_bar(args)
-    with _client(args) as client:
-        try:
-            result = client.videos.generate(
-                model=args.model,
-                prompt=args.prompt,
-                dest=args.output,
-                poll_interval=args.poll_interval,
-                timeout=args.timeout,
-                on_progress=bar,
-                on_update=_status_line(args),
-                overwrite=args.overwrite,
-                check=args.check,
-                **_request_fields(args),
-            )
-        finally:
-            if bar is not None:
-                bar.close()
+    with _client(args) as client, _download_progress(args) as bar:
+        result = client.videos.generate(
+            model=args.model,
+            prompt=args.prompt,
+            dest=args.output,
+            poll_interval=args.poll_interval,
+            timeout=args.timeout,
+            on_progress=bar,
+            on_update=_status_line(args),
+            overwrite=args.overwrite,
+            check=args.check,
+            **_request_fields(args),
+        )
     _emit(args, _result_data(result), _result_text(result))
     return 0
 
