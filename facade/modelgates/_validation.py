@@ -12,12 +12,20 @@ import unicodedata
 
 from ._errors import InvalidParameterError
 
+#: Job ids are short ("job-abc123"); this bound keeps any percent-encoded id well inside
+#: httpx's URL length limit, which would otherwise fail with its own exception.
+MAX_JOB_ID_LENGTH = 1024
+
 
 def check_job_id(job_id: object) -> str:
     if not isinstance(job_id, str):
         raise InvalidParameterError(f"job_id must be a str, not {type(job_id).__name__}")
     if not job_id:
         raise InvalidParameterError("job_id must not be empty")
+    if len(job_id) > MAX_JOB_ID_LENGTH:
+        raise InvalidParameterError(
+            f"job_id is {len(job_id)} characters long; a job id has at most {MAX_JOB_ID_LENGTH}"
+        )
     if job_id in {".", ".."}:
         raise InvalidParameterError(f"job_id {job_id!r} is a path dot segment, not a job id")
     for position, char in enumerate(job_id):
