@@ -85,3 +85,18 @@ def test_a_very_long_job_id_is_refused_by_name(client: ModelGates) -> None:
     """httpx would raise its own InvalidURL ("URL too long") for an id like this."""
     with pytest.raises(InvalidParameterError, match="30000 characters long"):
         client.videos.get("é" * 30000)
+
+
+def test_other_bad_arguments_are_named_before_any_request(
+    client: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    import datetime
+
+    with pytest.raises(InvalidParameterError, match="dest must be a path"):
+        client.videos.download(DEMO_JOB_ID, 42)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match="on_progress must be a callable"):
+        client.videos.download(DEMO_JOB_ID, tmp_path, on_progress=5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidParameterError, match=r"when=datetime\.date.*cannot be sent as JSON"):
+        client.videos.create(model="emulator/video-1", prompt="p", when=datetime.date(2026, 1, 1))
+    assert emulator.requests_to("api") == []
+    assert list(tmp_path.iterdir()) == []

@@ -20,6 +20,7 @@ variants of the document by ``tests/regeneration/``):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import attrs
@@ -39,7 +40,7 @@ from modelgates_api.models import (
 )
 from modelgates_api.types import Unset
 
-from ._errors import ResponseShapeError
+from ._errors import InvalidParameterError, ResponseShapeError
 from ._keys import APIKey
 from ._types import VideoJob, VideoModel
 
@@ -73,6 +74,11 @@ def download_request(job_id: str, index: int) -> RequestShape:
 def create_request(model: str, prompt: str | None, fields: dict[str, Any]) -> RequestShape:
     """``POST /videos``: the generated model checks model and prompt; every other field is
     passed through as given, so values a newer API accepts can be sent before regenerating."""
+    for name, value in fields.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameterError(f"{name}={value!r} cannot be sent as JSON: {exc}") from None
     required: dict[str, Any] = {"model": model}
     if prompt is not None:
         required["prompt"] = prompt

@@ -126,6 +126,8 @@ class _Download:
             r"[0-9a-fA-F]{64}", options.expected_sha256
         ):
             raise InvalidParameterError("expected_sha256 must be 64 hex digits")
+        if options.on_progress is not None and not callable(options.on_progress):
+            raise InvalidParameterError("on_progress must be a callable(done, total) or None")
         self.target: Path = resolve_destination(dest, self.job_id, self.index)
         refuse_existing(self.target, options.overwrite)
         self.validator: str | None = None

@@ -46,9 +46,14 @@ def default_filename(job_id: str, index: int) -> str:
 def resolve_destination(dest: str | os.PathLike[str], job_id: str, index: int) -> Path:
     """The file to write: ``dest`` itself, or a name made from the job id inside ``dest``
     when it is an existing directory or ends with a path separator (then it is created)."""
-    raw = os.fspath(dest)
+    try:
+        raw = os.fspath(dest)
+    except TypeError:
+        raise InvalidParameterError(
+            f"dest must be a path (str or os.PathLike), not {type(dest).__name__}"
+        ) from None
     if not isinstance(raw, str) or not raw:
-        raise InvalidParameterError("dest must be a non-empty path")
+        raise InvalidParameterError("dest must be a non-empty str path")
     path = Path(raw).expanduser()
     if raw.endswith(("/", os.sep)):
         path.mkdir(parents=True, exist_ok=True)
