@@ -160,8 +160,13 @@ class _Download:
                 writer.bytes_written,
             )
         elif writer.bytes_written:
-            writer.restart()
+            writer.restart()  # another video's, or resume=False: the progress starts at 0 anyway
         return writer
+
+    def _start_over(self) -> None:
+        """Drop what was written; progress keeps its high-water mark (never goes back)."""
+        self.writer.restart()
+        self.progress.done = 0
 
     # -- per attempt -------------------------------------------------------------------------
 
@@ -170,8 +175,7 @@ class _Download:
         if offset and self.validator:
             return {"Range": f"bytes={offset}-", "If-Range": self.validator}
         if offset:  # nothing to prove the server's copy is the same one: start over
-            self.writer.restart()
-            self.progress.done = 0
+            self._start_over()
         return {}
 
     def begin(self, video: _OpenResponse) -> None:
@@ -193,8 +197,7 @@ class _Download:
                     "starting %s over",
                     self.target.name,
                 )
-                self.writer.restart()
-                self.progress.done = 0
+                self._start_over()
             total = video.content_length
         self.total = total
         self.progress.total = total
@@ -220,8 +223,7 @@ class _Download:
                 raise exc
             delay = self.budget.next_delay(f"HTTP {exc.status_code}", exc.retry_after)
         elif isinstance(exc, _StartOver):
-            self.writer.restart()
-            self.progress.done = 0
+            self._start_over()
             delay = self.budget.next_delay(str(exc))
         else:
             delay = self.budget.next_delay(str(exc))

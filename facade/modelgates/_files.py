@@ -128,8 +128,8 @@ class BackgroundHasher:
 class AtomicWriter:
     """A temporary file beside ``final`` that becomes ``final`` only on ``commit()``.
 
-    Counts and hashes what it holds. Leaving the ``with`` block by an exception discards
-    the file unless it was parked.
+    Counts and hashes what it holds. Whoever holds it ends it with exactly one of
+    ``commit()``, ``park()`` or ``discard()`` (``_download._Download.close`` decides which).
     """
 
     def __init__(self, final: Path, *, overwrite: bool) -> None:
@@ -248,13 +248,6 @@ class AtomicWriter:
             self._closed = True
             self._file.close()
             self._sha256.stop()
-
-    def __enter__(self) -> AtomicWriter:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is not None and not self._closed:
-            self.discard()
 
 
 def _fsync_directory(directory: Path) -> None:
