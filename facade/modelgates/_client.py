@@ -26,7 +26,8 @@ from ._transport import (
     make_timeout,
     resolve_base_url,
 )
-from ._videos import AsyncVideos, Videos, check_retries
+from ._validation import check_retries
+from ._videos import AsyncVideos, Videos
 
 DEFAULT_MAX_RETRIES = 2
 

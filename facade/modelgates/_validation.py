@@ -43,3 +43,9 @@ def check_index(index: object) -> int:
     if index < 0:
         raise InvalidParameterError(f"index must be >= 0, got {index}")
     return index
+
+
+def check_retries(max_retries: object) -> int:
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InvalidParameterError(f"max_retries must be an int >= 0, not {max_retries!r}")
+    return max_retries

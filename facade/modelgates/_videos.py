@@ -19,12 +19,11 @@ import httpx
 
 from . import _adapter
 from ._download import DownloadOptions, ProgressCallback, download, download_async
-from ._errors import InvalidParameterError
 from ._retry import RetryPolicy
 from ._stream import AsyncVideoStream, VideoStream, open_async_stream, open_stream
 from ._transport import ClientConfig, TimeoutTypes, make_timeout
 from ._types import DownloadResult, VideoJob, VideoModel
-from ._validation import check_job_id
+from ._validation import check_job_id, check_retries
 from ._workflow import (
     DEFAULT_CONCURRENCY,
     DEFAULT_POLL_INTERVAL,
@@ -37,12 +36,6 @@ from ._workflow import (
     send,
     send_async,
 )
-
-
-def check_retries(max_retries: object) -> int:
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise InvalidParameterError(f"max_retries must be an int >= 0, not {max_retries!r}")
-    return max_retries
 
 
 def _download_options(

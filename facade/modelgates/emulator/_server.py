@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import attrs
 
-from ._state import MODELS, BodyKind, Faults, Job, Output, StatusFault
+from ._state import MODELS, BodyKind, Faults, Job, Output, StatusFault, pop_status_fault
 
 DEFAULT_API_KEY = "sk-mg-emulator-local-key"
 RouteHandler = Callable[["Emulator", dict[str, str], Any], tuple[int, object]]
@@ -85,6 +85,11 @@ class _Handler(BaseHTTPRequestHandler):
         )
         return parts.path, parts.query
 
+    def _start(self, status: int) -> None:
+        """The status line and what every answer carries: a request id, as the API sends."""
+        self.send_response(status)
+        self.send_header("X-Request-Id", f"req_{uuid.uuid4().hex[:16]}")
+
     def _send(
         self,
         status: int,
@@ -92,8 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str | None = "application/json",
         headers: dict[str, str] | None = None,
     ) -> None:
-        self.send_response(status)
-        self.send_header("X-Request-Id", f"req_{uuid.uuid4().hex[:16]}")
+        self._start(status)
         if content_type is not None and body:
             self.send_header("Content-Type", content_type)
         for name, value in (headers or {}).items():
@@ -205,14 +209,15 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer the next injected status for ``route``, if any (``Emulator.fail``)."""
         emulator = self.server.emulator
         with emulator.lock:
-            queue = emulator.route_faults.get(route) or []
-            fault = queue.pop(0) if queue else None
+            fault = pop_status_fault(emulator.route_faults.get(route, []))
         if fault is None:
             return False
-        fault = fault if isinstance(fault, StatusFault) else StatusFault(fault)
+        self._answer_fault(fault)
+        return True
+
+    def _answer_fault(self, fault: StatusFault) -> None:
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
         self._error(fault.status, f"Injected {fault.status}", fault.body, headers)
-        return True
 
     # -- endpoints ---------------------------------------------------------------------------
 
@@ -268,8 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"Video generation job '{job_id}' not found")
             return
         if fault is not None:
-            headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
-            self._error(fault.status, f"Injected {fault.status}", fault.body, headers)
+            self._answer_fault(fault)
             return
         status = job.status()
         if status != "completed":
@@ -324,8 +328,7 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(parsed, tuple):
                 start, end = parsed
                 status = 206
-        self.send_response(status)
-        self.send_header("X-Request-Id", f"req_{uuid.uuid4().hex[:16]}")
+        self._start(status)
         self.send_header("Content-Type", output.content_type)
         self.send_header("Content-Length", str(end - start))
         self.send_header("Accept-Ranges", "bytes")

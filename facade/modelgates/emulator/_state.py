@@ -10,10 +10,11 @@ from typing import Literal
 
 import attrs
 
+from modelgates._types import TERMINAL_STATUSES
+
 from ._content import demo_video, generated_chunks, generated_sha256
 
 BodyKind = Literal["json", "html", "empty"]
-TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "expired"})
 
 
 @attrs.define
@@ -69,6 +70,14 @@ class StatusFault:
     retry_after: str | None = None
 
 
+def pop_status_fault(queue: list[StatusFault | int]) -> StatusFault | None:
+    """The next injected status of a queue (a bare int is a JSON-bodied fault)."""
+    if not queue:
+        return None
+    fault = queue.pop(0)
+    return fault if isinstance(fault, StatusFault) else StatusFault(fault)
+
+
 @attrs.define
 class Faults:
     """Misbehaviour of one job's content endpoint, each consumed as it is used.
@@ -94,10 +103,7 @@ class Faults:
     change_on_drop: bool = False
 
     def next_status(self) -> StatusFault | None:
-        if not self.statuses:
-            return None
-        fault = self.statuses.pop(0)
-        return fault if isinstance(fault, StatusFault) else StatusFault(fault)
+        return pop_status_fault(self.statuses)
 
 
 @attrs.define
