@@ -10,9 +10,11 @@ variants of the document by ``tests/regeneration/``):
   base URL (path parameters percent-encoded), query parameters and (create) the JSON body.
   The facade borrows these request shapes and sends them itself: the generated download
   reads the whole body into memory, and the generated parsers of error bodies raise on
-  HTML. Successful JSON bodies are parsed with the generated ``from_dict``.
-- ``VideoGenerationResponse`` and ``VideoModelsListResponse``/``VideoModel`` carry the
-  fields read below; the overlay makes their enums plain strings.
+  HTML.
+- ``VideoGenerationResponse`` (with ``VideoGenerationUsage``) and
+  ``VideoModelsListResponse``/``VideoModel`` have the fields read below, by those names.
+  Successful JSON bodies are read by those names here, not by the generated ``from_dict``
+  (``_Reader`` says why).
 - ``AuthenticatedClient`` takes ``base_url``, ``token``, ``timeout`` and
   ``follow_redirects``, and uses an httpx client given to ``set_httpx_client`` /
   ``set_async_httpx_client`` for every call.
@@ -20,7 +22,10 @@ variants of the document by ``tests/regeneration/``):
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -36,13 +41,16 @@ from modelgates_api.api.videos import (
 from modelgates_api.models import (
     VideoGenerationRequest,
     VideoGenerationResponse,
+    VideoGenerationUsage,
     VideoModelsListResponse,
 )
-from modelgates_api.types import Unset
+from modelgates_api.models import VideoModel as GeneratedVideoModel
 
 from ._errors import InvalidParameterError, ResponseShapeError
 from ._keys import APIKey
 from ._types import VideoJob, VideoModel
+
+logger = logging.getLogger("modelgates")
 
 
 @attrs.frozen
@@ -95,64 +103,139 @@ def models_request() -> RequestShape:
     return _shape("list_video_models", list_video_models._get_kwargs())
 
 
-def _opt(value: Any) -> Any:
-    return None if isinstance(value, Unset) else value
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _tuple(value: Any) -> tuple[Any, ...] | None:
-    value = _opt(value)
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_str(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_bool(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _list_of(item: Callable[[object], bool]) -> Callable[[object], bool]:
+    return lambda value: isinstance(value, list) and all(item(v) for v in value)
+
+
+def _str_map(value: object) -> bool:
+    return isinstance(value, dict) and all(_is_str(k) and _is_str(v) for k, v in value.items())
+
+
+class _Reader:
+    """Reads one JSON object field by field, as the facade's types need them.
+
+    Why not the generated ``from_dict``: it raises ``KeyError`` on any missing required
+    field (a server that lags its document, or leads it by making a field nullable, would
+    break every call) and casts wrong types through unchecked. Here a field that is missing
+    or of another type reads as ``None`` (logged at DEBUG), and only what the facade cannot
+    do without raises ``ResponseShapeError``. The names read are the generated model's own
+    (``_generated_fields`` checks each against it), so a regeneration that renames a field
+    still fails by name, in the contract tests.
+    """
+
+    def __init__(self, operation: str, data: object, schema: type, where: str = "") -> None:
+        if not isinstance(data, dict):
+            raise ResponseShapeError(
+                operation,
+                f"{where.rstrip('.') or 'the body'} is {type(data).__name__}, not an object",
+            )
+        self.operation = operation
+        self.data: dict[str, Any] = data
+        self.known = _generated_fields(schema)
+        self.where = where
+
+    def get(self, name: str, check: Callable[[object], bool]) -> Any:
+        if name not in self.known:
+            raise ResponseShapeError(
+                self.operation, f"the generated model has no field {name!r}: the facade reads it"
+            )
+        value = self.data.get(name)
+        if value is None or check(value):
+            return value
+        logger.debug(
+            "%s: %s%r is %s, not the documented type: read as None",
+            self.operation, self.where, name, type(value).__name__,
+        )  # fmt: skip
+        return None
+
+    def required(self, name: str, check: Callable[[object], bool]) -> Any:
+        """A field without which the answer is of no use."""
+        value = self.get(name, check)
+        if value is None or value == "":
+            got = "missing" if name not in self.data else repr(self.data[name])[:80]
+            raise ResponseShapeError(self.operation, f"{self.where}{name!r} is {got}")
+        return value
+
+
+@functools.cache
+def _generated_fields(schema: type) -> frozenset[str]:
+    return frozenset(field.name for field in attrs.fields(schema))
+
+
+def _tuple(value: list[Any] | None) -> tuple[Any, ...] | None:
     return None if value is None else tuple(value)
 
 
 def parse_job(operation: str, data: Any) -> VideoJob:
-    """A ``VideoGenerationResponse`` body as the facade's ``VideoJob``."""
-    try:
-        parsed = VideoGenerationResponse.from_dict(data)
-        usage = _opt(parsed.usage)
-        return VideoJob(
-            id=parsed.id,
-            status=str(parsed.status),
-            polling_url=parsed.polling_url,
-            error=_opt(parsed.error),
-            generation_id=_opt(parsed.generation_id),
-            unsigned_urls=_tuple(parsed.unsigned_urls) or (),
-            cost=_opt(usage.cost) if usage is not None else None,
-            is_byok=_opt(usage.is_byok) if usage is not None else None,
-            raw=dict(data),
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ResponseShapeError(operation, f"{type(exc).__name__}: {exc}") from exc
+    """A ``VideoGenerationResponse`` body as the facade's ``VideoJob`` (see ``_Reader``:
+    only a missing ``id`` or ``status`` raises)."""
+    job = _Reader(operation, data, VideoGenerationResponse)
+    usage_data = job.get("usage", lambda v: isinstance(v, dict))
+    usage = (
+        _Reader(operation, usage_data, VideoGenerationUsage, "usage.")
+        if usage_data is not None
+        else None
+    )
+    cost = usage.get("cost", _is_number) if usage is not None else None
+    return VideoJob(
+        id=job.required("id", _is_str),
+        status=job.required("status", _is_str),
+        polling_url=job.get("polling_url", _is_str),
+        error=job.get("error", _is_str),
+        generation_id=job.get("generation_id", _is_str),
+        unsigned_urls=tuple(job.get("unsigned_urls", _list_of(_is_str)) or ()),
+        cost=None if cost is None else float(cost),
+        is_byok=usage.get("is_byok", _is_bool) if usage is not None else None,
+        raw=dict(data),
+    )
 
 
 def parse_models(data: Any) -> list[VideoModel]:
-    """A ``VideoModelsListResponse`` body as the facade's ``VideoModel`` list."""
-    try:
-        parsed = VideoModelsListResponse.from_dict(data)
-        models = []
-        for raw, model in zip(data["data"], parsed.data, strict=True):
-            skus = _opt(model.pricing_skus)
-            models.append(
-                VideoModel(
-                    id=model.id,
-                    name=model.name,
-                    canonical_slug=model.canonical_slug,
-                    created=model.created,
-                    description=_opt(model.description),
-                    supported_resolutions=_tuple(model.supported_resolutions),
-                    supported_aspect_ratios=_tuple(model.supported_aspect_ratios),
-                    supported_sizes=_tuple(model.supported_sizes),
-                    supported_durations=_tuple(model.supported_durations),
-                    supported_frame_images=_tuple(model.supported_frame_images),
-                    generate_audio=model.generate_audio,
-                    seed=model.seed,
-                    allowed_passthrough_parameters=tuple(model.allowed_passthrough_parameters),
-                    pricing_skus=dict(skus.additional_properties) if skus is not None else None,
-                    raw=dict(raw),
-                )
-            )
-        return models
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ResponseShapeError("list_video_models", f"{type(exc).__name__}: {exc}") from exc
+    """A ``VideoModelsListResponse`` body as the facade's ``VideoModel`` list (see
+    ``_Reader``: only a list that is not one, or a model without ``id``, raises)."""
+    operation = "list_video_models"
+    listing = _Reader(operation, data, VideoModelsListResponse)
+    items = listing.required("data", lambda v: isinstance(v, list))
+    return [_parse_model(operation, item, f"data[{i}].") for i, item in enumerate(items)]
+
+
+def _parse_model(operation: str, data: Any, where: str) -> VideoModel:
+    model = _Reader(operation, data, GeneratedVideoModel, where)
+    return VideoModel(
+        id=model.required("id", _is_str),
+        name=model.get("name", _is_str),
+        canonical_slug=model.get("canonical_slug", _is_str),
+        created=model.get("created", _is_int),
+        description=model.get("description", _is_str),
+        supported_resolutions=_tuple(model.get("supported_resolutions", _list_of(_is_str))),
+        supported_aspect_ratios=_tuple(model.get("supported_aspect_ratios", _list_of(_is_str))),
+        supported_sizes=_tuple(model.get("supported_sizes", _list_of(_is_str))),
+        supported_durations=_tuple(model.get("supported_durations", _list_of(_is_int))),
+        supported_frame_images=_tuple(model.get("supported_frame_images", _list_of(_is_str))),
+        generate_audio=model.get("generate_audio", _is_bool),
+        seed=model.get("seed", _is_bool),
+        allowed_passthrough_parameters=tuple(
+            model.get("allowed_passthrough_parameters", _list_of(_is_str)) or ()
+        ),
+        pricing_skus=model.get("pricing_skus", _str_map),
+        raw=dict(data),
+    )
 
 
 class RawClient(AuthenticatedClient):

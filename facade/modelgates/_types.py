@@ -31,8 +31,9 @@ class VideoJob:
     """A video generation job as the API last described it.
 
     ``status`` is a plain string: ``pending``, ``in_progress``, ``completed``, ``failed``,
-    ``cancelled``, ``expired``, or a value a newer API added. ``raw`` is the whole JSON
-    object, unknown fields included.
+    ``cancelled``, ``expired``, or a value a newer API added. Other fields are ``None`` when
+    the server left them out or sent another type than documented; ``raw`` is the whole
+    JSON object as sent, unknown fields included.
     """
 
     id: str
@@ -61,10 +62,11 @@ class VideoJob:
 
 @attrs.frozen
 class VideoModel:
-    """A video generation model and the values it accepts (``None``: not listed)."""
+    """A video generation model and the values it accepts (``None``: not listed, or not of
+    the documented type; ``raw`` has what the server sent)."""
 
     id: str
-    name: str
+    name: str | None = None
     canonical_slug: str | None = None
     created: int | None = None
     description: str | None = None

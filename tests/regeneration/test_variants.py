@@ -70,6 +70,15 @@ def prompt_optional(doc: Doc) -> None:
     schemas["VideoGenerationRequest"]["required"].remove("prompt")
 
 
+def required_nullable(doc: Doc) -> None:
+    """A required but nullable field in both answers, which the emulator (a server that
+    lags its document) does not send."""
+    schemas = doc["components"]["schemas"]
+    for name, field in (("VideoGenerationResponse", "progress"), ("VideoModel", "max_fps")):
+        schemas[name]["properties"][field] = {"type": ["integer", "null"]}
+        schemas[name]["required"].append(field)
+
+
 def new_endpoint(doc: Doc) -> None:
     get_op = doc["paths"]["/videos/{jobId}"]["get"]
     cancel = copy.deepcopy(get_op)
@@ -83,6 +92,7 @@ VARIANTS: dict[str, Callable[[Doc], None]] = {
     "nullable_30": nullable_30,
     "additions": additions,
     "prompt_optional": prompt_optional,
+    "required_nullable": required_nullable,
     "new_endpoint": new_endpoint,
 }
 

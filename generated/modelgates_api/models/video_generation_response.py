@@ -19,36 +19,36 @@ T = TypeVar("T", bound="VideoGenerationResponse")
 class VideoGenerationResponse:
     """
     Attributes:
-        id (str):
-        polling_url (str):
-        status (str):
         error (str | Unset):
         generation_id (str | Unset): The generation ID associated with this video generation job. Available once the job
             has been processed.
+        id (str | Unset):
+        polling_url (str | Unset):
+        status (str | Unset):
         unsigned_urls (list[str] | Unset):
         usage (VideoGenerationUsage | Unset): Usage and cost information for the video generation. Available once the
             job has completed.
     """
 
-    id: str
-    polling_url: str
-    status: str
     error: str | Unset = UNSET
     generation_id: str | Unset = UNSET
+    id: str | Unset = UNSET
+    polling_url: str | Unset = UNSET
+    status: str | Unset = UNSET
     unsigned_urls: list[str] | Unset = UNSET
     usage: VideoGenerationUsage | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        error = self.error
+
+        generation_id = self.generation_id
+
         id = self.id
 
         polling_url = self.polling_url
 
         status = self.status
-
-        error = self.error
-
-        generation_id = self.generation_id
 
         unsigned_urls: list[str] | Unset = UNSET
         if not isinstance(self.unsigned_urls, Unset):
@@ -60,17 +60,17 @@ class VideoGenerationResponse:
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "id": id,
-                "polling_url": polling_url,
-                "status": status,
-            }
-        )
+        field_dict.update({})
         if error is not UNSET:
             field_dict["error"] = error
         if generation_id is not UNSET:
             field_dict["generation_id"] = generation_id
+        if id is not UNSET:
+            field_dict["id"] = id
+        if polling_url is not UNSET:
+            field_dict["polling_url"] = polling_url
+        if status is not UNSET:
+            field_dict["status"] = status
         if unsigned_urls is not UNSET:
             field_dict["unsigned_urls"] = unsigned_urls
         if usage is not UNSET:
@@ -83,15 +83,15 @@ class VideoGenerationResponse:
         from ..models.video_generation_usage import VideoGenerationUsage
 
         d = dict(src_dict)
-        id = d.pop("id")
-
-        polling_url = d.pop("polling_url")
-
-        status = d.pop("status")
-
         error = d.pop("error", UNSET)
 
         generation_id = d.pop("generation_id", UNSET)
+
+        id = d.pop("id", UNSET)
+
+        polling_url = d.pop("polling_url", UNSET)
+
+        status = d.pop("status", UNSET)
 
         unsigned_urls = cast(list[str], d.pop("unsigned_urls", UNSET))
 
@@ -103,11 +103,11 @@ class VideoGenerationResponse:
             usage = VideoGenerationUsage.from_dict(_usage)
 
         video_generation_response = cls(
+            error=error,
+            generation_id=generation_id,
             id=id,
             polling_url=polling_url,
             status=status,
-            error=error,
-            generation_id=generation_id,
             unsigned_urls=unsigned_urls,
             usage=usage,
         )
