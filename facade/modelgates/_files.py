@@ -7,20 +7,32 @@ An interrupted download that could continue is *parked*: a small trailer describ
 output, validator, size; never the key) is appended and the file is renamed to a fixed name
 beside the destination. A later download to the same destination *claims* it by renaming
 it to its own temporary name: a rename succeeds for one claimer only, so two concurrent
-downloads never share a file, and no lock is needed for correctness.
+downloads never share a file.
+
+Temporaries and the parked file are private (``0600``, as ``mkstemp`` makes them); the
+finished file gets the mode any new file gets (``0666 & ~umask``, as curl and wget give).
+
+Each writer holds an ``flock`` on its temporary for as long as it writes. A process killed
+with SIGKILL cannot clean up, but the kernel drops its lock: the next download to the same
+destination deletes the temporaries whose lock is free and that have not been written for
+``STALE_AFTER`` seconds (the idle time covers the instant between creating a temporary
+and locking it). A live download's temporary is never touched, however long it stalls.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
+import logging
 import os
 import queue
 import re
 import struct
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import IO
 
@@ -29,10 +41,15 @@ import attrs
 from ._errors import DestinationExistsError, InvalidParameterError
 from ._types import DownloadResult
 
+logger = logging.getLogger("modelgates")
+#: Windows has no flock: no writer locks there, and no sweeping of abandoned temporaries.
+_CAN_LOCK: bool = importlib.util.find_spec("fcntl") is not None
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _TRAILER_MAGIC = b"MGPART01"
 _TRAILER_TAIL = struct.Struct(">Q8s")
 _REHASH_BLOCK = 4 * 1024 * 1024
+#: A temporary whose lock is free is abandoned once it has not been written for this long.
+STALE_AFTER = 30.0
 
 
 def default_filename(job_id: str, index: int) -> str:
@@ -135,7 +152,9 @@ class AtomicWriter:
     def __init__(self, final: Path, *, overwrite: bool) -> None:
         self.final = final
         self.overwrite = overwrite
+        sweep_abandoned(final)
         fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+        _lock_own(fd)
         self.temp = Path(name)
         self._file: IO[bytes] = os.fdopen(fd, "r+b", buffering=0)
         self._sha256 = BackgroundHasher()
@@ -147,13 +166,22 @@ class AtomicWriter:
         """A writer holding the parked download for ``final`` if there is one (then its
         ``PartialInfo``), else an empty writer."""
         writer = cls(final, overwrite=overwrite)
+        parked = partial_path(final)
         try:
-            os.replace(partial_path(final), writer.temp)  # atomic: one claimer wins
+            # Locked before the rename, so it is never an unlocked temporary to a sweeper.
+            claimed = open(parked, "r+b", buffering=0)  # noqa: SIM115 - owned by writer
         except FileNotFoundError:
             return writer, None
-        # The file under our fd was replaced: reopen the claimed one.
+        try:
+            if not _lock_own(claimed.fileno()):
+                raise FileNotFoundError  # another download is claiming it this instant
+            os.replace(parked, writer.temp)  # atomic: one claimer wins
+        except FileNotFoundError:
+            claimed.close()
+            return writer, None
+        # Our own temporary was replaced by the claimed file: write to that from now on.
         writer._file.close()
-        writer._file = open(writer.temp, "r+b", buffering=0)  # noqa: SIM115 - owned by writer
+        writer._file = claimed
         info = writer._strip_trailer()
         if info is None:
             writer.restart()
@@ -202,6 +230,7 @@ class AtomicWriter:
         return self._sha256.hexdigest()
 
     def commit(self, content_type: str | None) -> DownloadResult:
+        os.fchmod(self._file.fileno(), new_file_mode())
         os.fsync(self._file.fileno())
         self._close()
         if self.overwrite:
@@ -248,6 +277,77 @@ class AtomicWriter:
             self._closed = True
             self._file.close()
             self._sha256.stop()
+
+
+def new_file_mode() -> int:
+    """``0666 & ~umask``: the mode ``open()`` gives a new file in this process.
+
+    Read from /proc (Linux): setting the umask to learn it would change it for every
+    thread meanwhile. Elsewhere it is read that way, briefly."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive lock on ``fd``; ``False`` if another process holds it. Raises
+    ``OSError`` where the filesystem has no locks."""
+    if not _CAN_LOCK:
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _lock_own(fd: int) -> bool:
+    """A writer's lock on its file; on a filesystem without locks it writes unlocked (and
+    the sweep, which cannot lock either, leaves its files alone)."""
+    try:
+        return _try_lock(fd)
+    except OSError:
+        return True
+
+
+def sweep_abandoned(final: Path) -> list[Path]:
+    """Delete the temporaries of downloads to ``final`` whose writer is gone (see the
+    module docstring); return what was deleted."""
+    if not _CAN_LOCK:
+        return []
+    name = re.compile(rf"\.{re.escape(final.name)}\.[A-Za-z0-9_]{{8}}\.part")
+    swept = []
+    try:
+        entries = list(os.scandir(final.parent))
+    except OSError:
+        return []
+    for entry in entries:
+        if not name.fullmatch(entry.name):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            held = os.fstat(fd)
+            if time.time() - held.st_mtime < STALE_AFTER or not _try_lock(fd):
+                continue
+            if os.stat(entry.path, follow_symlinks=False).st_ino == held.st_ino:
+                os.unlink(entry.path)
+                swept.append(Path(entry.path))
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    if swept:
+        logger.info("removed %d abandoned temporary file(s) beside %s", len(swept), final)
+    return swept
 
 
 def _fsync_directory(directory: Path) -> None:
