@@ -61,7 +61,7 @@ async def test_file_writes_run_off_the_event_loop(
 
 async def test_stream(async_client: AsyncModelGates) -> None:
     async with async_client.videos.stream(DEMO_JOB_ID) as video:
-        assert video.content_type == "video/mp4"
+        assert video.content_type == "application/octet-stream"
         assert video.content_length == len(demo_video())
         chunks = [chunk async for chunk in video.iter_bytes()]
     assert b"".join(chunks) == demo_video()

@@ -33,7 +33,7 @@ def test_download_prints_the_result(
     assert (tmp_path / "out" / "job-demo.mp4").read_bytes() == demo_video()
     assert "path          out/job-demo.mp4" in out
     assert f"size          {len(demo_video())} bytes" in out
-    assert "content type  video/mp4" in out
+    assert "content type  application/octet-stream" in out
     assert err == ""  # not a terminal: no progress bar
 
 

@@ -34,7 +34,7 @@ def test_demo_downloads_a_valid_mp4_without_a_key(tmp_path: Path) -> None:
     assert fields["path"].strip() == "demo-output/job-demo.mp4"
     assert fields["sha256"].strip() == hashlib.sha256(data).hexdigest()
     assert fields["size"].startswith(f"{len(data)} bytes")
-    assert "content type  video/mp4" in run.stdout
+    assert "content type  application/octet-stream" in run.stdout
     assert "emulator stopped" in run.stdout
     boxes = mp4_top_level_boxes(data)
     assert boxes[0] == "ftyp" and "moov" in boxes and "mdat" in boxes

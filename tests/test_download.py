@@ -40,7 +40,7 @@ def test_small_video_lands_whole_with_its_hash(client: ModelGates, tmp_path: Pat
     assert result.path == tmp_path / "demo.mp4"
     assert result.bytes_written == len(data)
     assert result.sha256 == hashlib.sha256(data).hexdigest()
-    assert result.content_type == "video/mp4"
+    assert result.content_type == "application/octet-stream"
     assert mp4_top_level_boxes(data)[:1] == ["ftyp"]
     assert leftovers(tmp_path) == []
 
@@ -186,7 +186,7 @@ def test_progress_is_reported_with_the_total(
 
 def test_stream_gives_headers_and_bytes(client: ModelGates) -> None:
     with client.videos.stream(DEMO_JOB_ID) as video:
-        assert video.content_type == "video/mp4"
+        assert video.content_type == "application/octet-stream"
         assert video.content_length == len(demo_video())
         assert b"".join(video.iter_bytes()) == demo_video()
 

@@ -21,7 +21,7 @@ def test_the_use_example_runs_against_the_emulator(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    example = EXAMPLES[0].replace("google/veo-3.1", "emulator/video-1")
+    (example, *_) = EXAMPLES  # unchanged: the emulator lists google/veo-3.1 too
     monkeypatch.setenv("MODELGATES_API_KEY", KEY)
     monkeypatch.setenv("MODELGATES_BASE_URL", emulator.base_url)
     monkeypatch.chdir(tmp_path)

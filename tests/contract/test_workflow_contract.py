@@ -54,7 +54,7 @@ def test_wait_reports_failure(client: ModelGates, emulator: Emulator) -> None:
 def test_list_video_models_parses_capabilities(client: ModelGates) -> None:
     """list_video_models: VideoModelsListResponse.from_dict gives models with their
     supported_* lists (nullable) and pricing_skus."""
-    first, lite = client.videos.models()
+    first, lite, *_ = client.videos.models()
     assert first.supported_resolutions == ("480p", "720p", "1080p")
     assert lite.supported_sizes is None
 

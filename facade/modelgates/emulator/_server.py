@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import attrs
@@ -48,6 +48,23 @@ class RecordedRequest:
         return self.headers.get("authorization")
 
 
+@attrs.frozen
+class Exchange:
+    """One request to the API server and the answer it gave, for checking against the
+    bundled document (``Emulator.exchange_observers``).
+
+    ``response_body`` is ``None`` for a video body (not kept); ``injected`` says the answer
+    was a fault a test asked for (``Faults``, ``Emulator.fail``), off the document on
+    purpose."""
+
+    request: RecordedRequest
+    body: bytes
+    status: int
+    headers: dict[str, str]
+    response_body: bytes | None
+    injected: bool
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -66,6 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = "ModelGatesEmulator/1"
     server: _Server
+    #: The status and headers of the answer being sent, and its body unless a video.
+    _answer: tuple[int, dict[str, str]] | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and the demo read their own output, not the server's."""
@@ -87,6 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _start(self, status: int) -> None:
         """The status line and what every answer carries: a request id, as the API sends."""
+        self._answer = (status, {})
         self.send_response(status)
         self.send_header("X-Request-Id", f"req_{uuid.uuid4().hex[:16]}")
 
@@ -104,8 +124,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        self._answer_body = body
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if self._answer is not None:
+            self._answer[1][keyword.lower()] = value
+        super().send_header(keyword, value)
+
+    def _observe(self, path: str, query: str) -> None:
+        """Hand the exchange to ``Emulator.exchange_observers`` (API server only)."""
+        if self.server.role != "api" or self._answer is None or not Emulator.exchange_observers:
+            return
+        request = RecordedRequest(
+            server="api",
+            method=self.command,
+            path=path,
+            query=query,
+            headers={k.lower(): v for k, v in self.headers.items()},
+        )
+        status, headers = self._answer
+        exchange = Exchange(request, self._body, status, headers, self._answer_body, self._injected)
+        for observer in list(Emulator.exchange_observers):
+            observer(exchange)
 
     def _json(self, status: int, payload: object) -> None:
         self._send(status, json.dumps(payload).encode())
@@ -166,6 +208,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
+        self._answer = None
+        self._answer_body: bytes | None = None
+        self._injected = False
         self._body = self._read_body()
         path, query = self._record()
         try:
@@ -179,6 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._route(segments, query)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        self._observe(path, query)
 
     def _route(self, segments: list[str], query: str) -> None:
         method = self.command
@@ -216,6 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _answer_fault(self, fault: StatusFault) -> None:
+        self._injected = True
         headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
         self._error(fault.status, f"Injected {fault.status}", fault.body, headers)
 
@@ -283,11 +330,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"Job '{job_id}' has no output {index}")
             return
         if job.faults.ok_body is not None:
+            self._injected = True
             kind = job.faults.ok_body
             body = b'{"status": "ok"}' if kind == "json" else b"<html><body>Hi</body></html>"
             self._send(200, body, "application/json" if kind == "json" else "text/html")
             return
         if job.faults.redirect:
+            self._injected = True
             token = emulator.sign(job_id, index)
             location = f"{emulator.storage_url}/{quote(job_id, safe='')}/{index}?sig={token}"
             self._send(302, b"", None, {"Location": location})
@@ -423,6 +472,10 @@ class Emulator:
     Jobs created with ``POST /videos`` finish after ``polls_to_complete`` polls (or
     ``seconds_to_complete`` seconds); a prompt containing ``[fail]`` makes one fail.
     """
+
+    #: Called with every ``Exchange`` of every emulator in this process, from its server
+    #: threads (tests/conftest.py checks each against the bundled document).
+    exchange_observers: ClassVar[list[Callable[[Exchange], None]]] = []
 
     def __init__(
         self,

@@ -19,17 +19,20 @@ BodyKind = Literal["json", "html", "empty"]
 
 @attrs.define
 class Output:
-    """One video of a job: the demo MP4, or ``size`` deterministic bytes from ``seed``."""
+    """One video of a job: the demo MP4, or ``size`` deterministic bytes from ``seed``.
+
+    Served as ``application/octet-stream``, the media type the bundled document declares;
+    ``content_type="video/mp4"`` (as newer APIs send) when a test asks for it."""
 
     size: int
     seed: int | None = None
-    content_type: str = "video/mp4"
+    content_type: str = "application/octet-stream"
     #: Bump to change the ETag and Last-Modified (the video was replaced upstream).
     version: int = 1
 
     @classmethod
-    def demo(cls) -> Output:
-        return cls(size=len(demo_video()), seed=None)
+    def demo(cls, content_type: str = "application/octet-stream") -> Output:
+        return cls(size=len(demo_video()), seed=None, content_type=content_type)
 
     @classmethod
     def generated(cls, size: int, seed: int = 1) -> Output:
@@ -160,6 +163,59 @@ class Job:
         return body
 
 
+#: Models with the ids the real API lists, so examples written for it (the README's) run
+#: unchanged against the emulator. Their capabilities are plausible, not authoritative.
+REALISTIC_MODELS: list[dict[str, object]] = [
+    {
+        "id": "google/veo-3.1",
+        "canonical_slug": "google/veo-3.1",
+        "name": "Google: Veo 3.1",
+        "created": 1760486400,
+        "description": "Text and image to video with native audio.",
+        "supported_resolutions": ["720p", "1080p"],
+        "supported_aspect_ratios": ["16:9", "9:16"],
+        "supported_sizes": None,
+        "supported_durations": [4, 6, 8],
+        "supported_frame_images": ["first_frame", "last_frame"],
+        "generate_audio": True,
+        "seed": True,
+        "allowed_passthrough_parameters": ["negative_prompt", "person_generation"],
+        "pricing_skus": {"per_second": "0.40"},
+    },
+    {
+        "id": "openai/sora-2",
+        "canonical_slug": "openai/sora-2",
+        "name": "OpenAI: Sora 2",
+        "created": 1759363200,
+        "description": "Video with synchronized audio from text or an image.",
+        "supported_resolutions": ["720p"],
+        "supported_aspect_ratios": ["16:9", "9:16"],
+        "supported_sizes": ["1280x720", "720x1280"],
+        "supported_durations": [4, 8, 12],
+        "supported_frame_images": ["first_frame"],
+        "generate_audio": True,
+        "seed": False,
+        "allowed_passthrough_parameters": [],
+        "pricing_skus": {"per_second": "0.10"},
+    },
+    {
+        "id": "bytedance/seedance-2.0",
+        "canonical_slug": "bytedance/seedance-2.0",
+        "name": "ByteDance: Seedance 2.0",
+        "created": 1767225600,
+        "description": "Multi-shot video; takes image, video and audio references.",
+        "supported_resolutions": ["480p", "720p", "1080p"],
+        "supported_aspect_ratios": ["16:9", "9:16", "1:1", "4:3", "3:4", "21:9"],
+        "supported_sizes": None,
+        "supported_durations": [5, 10],
+        "supported_frame_images": ["first_frame", "last_frame"],
+        "generate_audio": True,
+        "seed": True,
+        "allowed_passthrough_parameters": ["camera_fixed"],
+        "pricing_skus": {"per_million_tokens": "2.50"},
+    },
+]
+
 MODELS: list[dict[str, object]] = [
     {
         "id": "emulator/video-1",
@@ -191,4 +247,5 @@ MODELS: list[dict[str, object]] = [
         "seed": None,
         "allowed_passthrough_parameters": [],
     },
+    *REALISTIC_MODELS,
 ]
