@@ -85,6 +85,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     #: The status and headers of the answer being sent, and its body unless a video.
     _answer: tuple[int, dict[str, str]] | None = None
+    _answer_body: bytes | None = None
+    _injected = False
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests and the demo read their own output, not the server's."""
@@ -209,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self._answer = None
-        self._answer_body: bytes | None = None
+        self._answer_body = None
         self._injected = False
         self._body = self._read_body()
         path, query = self._record()
