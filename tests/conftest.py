@@ -2,16 +2,58 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 
 import pytest
 
 from modelgates import AsyncModelGates, ModelGates
-from modelgates.emulator import DEFAULT_API_KEY, Emulator
+from modelgates.emulator import DEFAULT_API_KEY, Emulator, Exchange
 
 pytest_plugins = ["modelgates.emulator.pytest_plugin"]
 
 KEY = DEFAULT_API_KEY
+
+#: The running test's exchanges with any in-process emulator (appended from its threads).
+_exchanges: list[Exchange] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    Emulator.exchange_observers.append(_exchanges.append)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _exchanges.clear()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Fail a test whose exchanges with the emulator the document does not allow, unless
+    it is marked ``off_document(reason)`` (see tests/_document_check.py)."""
+    result = yield
+    if item.get_closest_marker("off_document") is None and _exchanges:
+        from tests._document_check import violations
+
+        found = [v for exchange in list(_exchanges) for v in violations(exchange)]
+        if found:
+            shown = "\n  ".join(found[:8]) + ("\n  ..." if len(found) > 8 else "")
+            pytest.fail(
+                f"exchanges with the emulator that openapi/modelgates.yaml does not allow "
+                f"(mark the test off_document(reason) if on purpose):\n  {shown}",
+                pytrace=False,
+            )
+    return result
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    import sys
+
+    if "tests._document_check" in sys.modules:
+        stats = sys.modules["tests._document_check"].stats
+        terminalreporter.write_line(
+            f"document check: {stats['exchanges']} emulator exchanges, {stats['checked']} "
+            f"distinct ones checked against openapi/modelgates.yaml in {stats['seconds']:.2f} s"
+        )
 
 
 @pytest.fixture(autouse=True)

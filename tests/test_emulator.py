@@ -42,6 +42,7 @@ def test_generated_bodies_are_deterministic_and_aperiodic_in_mib() -> None:
     assert a[:100] == a[PERIOD : PERIOD + 100]
 
 
+@pytest.mark.off_document("requests without the Authorization header the document requires")
 def test_auth_required(emulator: Emulator) -> None:
     response = httpx.get(f"{emulator.base_url}/videos/{DEMO_JOB_ID}")
     assert response.status_code == 401
@@ -59,6 +60,7 @@ def test_job_progresses_with_polls(http: httpx.Client) -> None:
     assert http.get(f"/videos/{job['id']}/content").content == demo_video()
 
 
+@pytest.mark.off_document("sends a create request without the required prompt")
 def test_failed_job_and_bad_requests(http: httpx.Client, emulator: Emulator) -> None:
     job = emulator.add_job(final_status="failed", error="The provider rejected the prompt")
     body = http.get(f"/videos/{job.id}").json()

@@ -15,13 +15,14 @@ or ``pytest_plugins = ["modelgates.emulator.pytest_plugin"]`` in a conftest.py).
 """
 
 from ._content import demo_video, generated_sha256
-from ._server import DEFAULT_API_KEY, DEMO_JOB_ID, Emulator, RecordedRequest
+from ._server import DEFAULT_API_KEY, DEMO_JOB_ID, Emulator, Exchange, RecordedRequest
 from ._state import Faults, Job, Output, StatusFault
 
 __all__ = [
     "DEFAULT_API_KEY",
     "DEMO_JOB_ID",
     "Emulator",
+    "Exchange",
     "Faults",
     "Job",
     "Output",

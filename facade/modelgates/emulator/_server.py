@@ -127,6 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self._answer_body = body
+        self._observe()
         if self.command != "HEAD":
             self.wfile.write(body)
 
@@ -135,15 +136,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer[1][keyword.lower()] = value
         super().send_header(keyword, value)
 
-    def _observe(self, path: str, query: str) -> None:
-        """Hand the exchange to ``Emulator.exchange_observers`` (API server only)."""
+    def _observe(self) -> None:
+        """Hand the exchange to ``Emulator.exchange_observers`` (API server only), once the
+        headers are sent and before the body: whoever has the whole answer has it observed."""
         if self.server.role != "api" or self._answer is None or not Emulator.exchange_observers:
             return
+        parts = urlsplit(self.path)
         request = RecordedRequest(
             server="api",
             method=self.command,
-            path=path,
-            query=query,
+            path=parts.path,
+            query=parts.query,
             headers={k.lower(): v for k, v in self.headers.items()},
         )
         status, headers = self._answer
@@ -226,7 +229,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._route(segments, query)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-        self._observe(path, query)
 
     def _route(self, segments: list[str], query: str) -> None:
         method = self.command
@@ -388,6 +390,7 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{output.size}")
         self.end_headers()
+        self._observe()
         if self.command == "HEAD":
             return
         sent = 0
