@@ -98,10 +98,10 @@ __all__ = [
     "VideoRequestFields",
     "VideoStream",
     "Videos",
+    "__version__",
     "audio_reference",
     "first_frame",
     "image_reference",
     "last_frame",
     "video_reference",
-    "__version__",
 ]

@@ -397,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a field this release does not type, sent as given (VALUE is JSON if it parses, else a string); repeatable",
+        help="a field this release does not type, sent as given "
+        "(VALUE is JSON if it parses, else a string); repeatable",
     )
     request.add_argument(
         "--check", action="store_true", help="check values against the model's capabilities first"
