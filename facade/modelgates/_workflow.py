@@ -44,8 +44,8 @@ _CAPABILITIES = {
 
 
 def check_request(models: Sequence[VideoModel], model: str, fields: Mapping[str, Any]) -> None:
-    """Refuse values the model does not list (and a callback URL the key's events would
-    travel to in clear text), before a billed request is sent."""
+    """Refuse values the model does not list (and a callback URL the API's job events
+    would reach in clear text), before a billed request is sent."""
     found = next((m for m in models if m.id == model or m.canonical_slug == model), None)
     if found is None:
         known = ", ".join(sorted(m.id for m in models)) or "none"
