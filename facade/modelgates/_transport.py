@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -191,21 +191,7 @@ def sync_pool(
 ) -> ConnectionPool:
     """The connections of a ``ModelGates``: the user's transport or client, else the
     facade's own pool with the environment's proxies."""
-    if transport is not None and http_client is not None:
-        raise InvalidParameterError("pass transport= or http_client=, not both")
-    if http_client is not None:
-        if not isinstance(http_client, httpx.Client):
-            raise InvalidParameterError(
-                f"http_client must be an httpx.Client, not {type(http_client).__name__}"
-            )
-        return ConnectionPool(ThroughClient(http_client))
-    if transport is not None:
-        return ConnectionPool(transport)
-    mounts: dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] = {
-        pattern: None if url is None else large_read_transport(httpx.Proxy(url))
-        for pattern, url in get_environment_proxies().items()
-    }
-    return ConnectionPool(large_read_transport(), mounts)
+    return _pool(transport, http_client, httpx.Client, ThroughClient, large_read_transport)
 
 
 def async_pool(
@@ -213,21 +199,40 @@ def async_pool(
     http_client: httpx.AsyncClient | None = None,
 ) -> ConnectionPool:
     """``sync_pool`` for ``AsyncModelGates``."""
+    return _pool(
+        transport, http_client, httpx.AsyncClient, AsyncThroughClient, async_large_read_transport
+    )
+
+
+def _pool(
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+    http_client: object,
+    client_class: type[httpx.Client] | type[httpx.AsyncClient],
+    through: Callable[[Any], httpx.BaseTransport | httpx.AsyncBaseTransport],
+    own: Callable[[httpx.Proxy | None], httpx.BaseTransport | httpx.AsyncBaseTransport],
+) -> ConnectionPool:
     if transport is not None and http_client is not None:
         raise InvalidParameterError("pass transport= or http_client=, not both")
     if http_client is not None:
-        if not isinstance(http_client, httpx.AsyncClient):
+        if not isinstance(http_client, client_class):
             raise InvalidParameterError(
-                f"http_client must be an httpx.AsyncClient, not {type(http_client).__name__}"
+                f"http_client must be an httpx.{client_class.__name__}, "
+                f"not {type(http_client).__name__}"
             )
-        return ConnectionPool(AsyncThroughClient(http_client))
+        return ConnectionPool(through(http_client))
     if transport is not None:
         return ConnectionPool(transport)
     mounts: dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] = {
-        pattern: None if url is None else async_large_read_transport(httpx.Proxy(url))
+        pattern: None if url is None else own(httpx.Proxy(url))
         for pattern, url in get_environment_proxies().items()
     }
-    return ConnectionPool(async_large_read_transport(), mounts)
+    return ConnectionPool(own(None), mounts)
+
+
+def _with_client_headers(client: httpx.Client | httpx.AsyncClient, request: httpx.Request) -> None:
+    """The user's client's default headers, under the facade's own."""
+    for name, value in client.headers.multi_items():
+        request.headers.setdefault(name, value)
 
 
 class ThroughClient(httpx.BaseTransport):
@@ -244,8 +249,7 @@ class ThroughClient(httpx.BaseTransport):
         self._client = client
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        for name, value in self._client.headers.multi_items():
-            request.headers.setdefault(name, value)
+        _with_client_headers(self._client, request)
         return self._client.send(request, stream=True, auth=None, follow_redirects=False)
 
 
@@ -256,8 +260,7 @@ class AsyncThroughClient(httpx.AsyncBaseTransport):
         self._client = client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        for name, value in self._client.headers.multi_items():
-            request.headers.setdefault(name, value)
+        _with_client_headers(self._client, request)
         return await self._client.send(request, stream=True, auth=None, follow_redirects=False)
 
 
