@@ -12,14 +12,23 @@ CLIENT_INIT = (
     "(*, api_key: 'str | None' = None, base_url: 'str | None' = None, "
     "timeout: 'float | httpx.Timeout | None' = None, max_retries: 'int' = 2, "
     "allow_insecure_http: 'bool' = False, transport: '{transport} | None' = None, "
-    "retry: 'RetryPolicy | None' = None) -> 'None'"
+    "retry: 'RetryPolicy | None' = None, http_client: '{http_client} | None' = None) -> 'None'"
 )
 DOWNLOAD = (
     "(job_id: 'str', dest: 'str | os.PathLike[str]', *, index: 'int' = 0, "
     "overwrite: 'bool' = False, on_progress: 'ProgressCallback | None' = None, "
     "resume: 'bool' = True, expected_sha256: 'str | None' = None, "
-    "max_retries: 'int | None' = None, timeout: 'float | httpx.Timeout | None' = None) "
-    "-> 'DownloadResult'"
+    "max_retries: 'int | None' = None, timeout: 'float | httpx.Timeout | None' = None, "
+    "extra_headers: 'Mapping[str, str] | None' = None, "
+    "extra_query: 'Mapping[str, Any] | None' = None) -> 'DownloadResult'"
+)
+CREATE = (
+    "(*, model: 'str', prompt: 'str | None' = None, check: 'bool' = False, "
+    "extra_headers: 'Mapping[str, str] | None' = None, "
+    "extra_query: 'Mapping[str, Any] | None' = None, "
+    "extra_body: 'Mapping[str, Any] | None' = None, "
+    "timeout: 'float | httpx.Timeout | None' = None, "
+    "**fields: 'Unpack[VideoRequestFields]') -> 'VideoJob'"
 )
 
 
@@ -51,20 +60,24 @@ def test_exported_names() -> None:
 
 def test_client_signatures() -> None:
     assert _sig(ModelGates.__init__).replace("self, ", "") == CLIENT_INIT.format(
-        transport="httpx.BaseTransport"
+        transport="httpx.BaseTransport", http_client="httpx.Client"
     )
     assert _sig(AsyncModelGates.__init__).replace("self, ", "") == CLIENT_INIT.format(
-        transport="httpx.AsyncBaseTransport"
+        transport="httpx.AsyncBaseTransport", http_client="httpx.AsyncClient"
     )
+    assert _sig(Videos.create).replace("self, ", "") == CREATE
+    assert _sig(AsyncVideos.create).replace("self, ", "") == CREATE
     assert _sig(Videos.download).replace("self, ", "") == DOWNLOAD
     assert _sig(AsyncVideos.download).replace("self, ", "") == DOWNLOAD
     assert (
-        _sig(Videos.stream).replace("self, ", "").startswith("(job_id: 'str', *, index: 'int' = 0)")
+        _sig(Videos.stream)
+        .replace("self, ", "")
+        .startswith("(job_id: 'str', *, index: 'int' = 0, extra_headers")
     )
     assert (
         _sig(AsyncVideos.stream)
         .replace("self, ", "")
-        .startswith("(job_id: 'str', *, index: 'int' = 0)")
+        .startswith("(job_id: 'str', *, index: 'int' = 0, extra_headers")
     )
     assert inspect.iscoroutinefunction(AsyncVideos.download)
 

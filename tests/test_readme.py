@@ -37,3 +37,24 @@ def test_the_emulator_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     exec(compile(example, "README.md", "exec"), {})  # noqa: S102 - our own README
     assert (tmp_path / "big.mp4").stat().st_size == 100 * 2**20
+
+
+def test_the_typed_request_example_runs(
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    (example,) = [e for e in EXAMPLES if "first_frame(" in e]
+    monkeypatch.setenv("MODELGATES_API_KEY", KEY)
+    monkeypatch.setenv("MODELGATES_BASE_URL", emulator.base_url)
+    emulator.polls_to_complete = 0
+    example = example.replace("google/veo-3.1", "emulator/video-1")
+    exec(compile(example, "README.md", "exec"), {})  # noqa: S102 - our own README
+    body = json.loads(emulator.last_body)
+    assert body["fps"] == 24
+    assert body["frame_images"][0]["frame_type"] == "first_frame"
+    (create, _poll) = emulator.requests_to("api")
+    assert create.headers["x-request-source"] == "nightly"
+    assert capsys.readouterr().out == "completed\n"

@@ -96,7 +96,11 @@ def test_other_bad_arguments_are_named_before_any_request(
         client.videos.download(DEMO_JOB_ID, 42)  # type: ignore[arg-type]
     with pytest.raises(InvalidParameterError, match="on_progress must be a callable"):
         client.videos.download(DEMO_JOB_ID, tmp_path, on_progress=5)  # type: ignore[arg-type]
-    with pytest.raises(InvalidParameterError, match=r"when=datetime\.date.*cannot be sent as JSON"):
-        client.videos.create(model="emulator/video-1", prompt="p", when=datetime.date(2026, 1, 1))
+    with pytest.raises(
+        InvalidParameterError, match=r"extra_body\['when'\]=datetime\.date.*cannot be sent as JSON"
+    ):
+        client.videos.create(
+            model="emulator/video-1", prompt="p", extra_body={"when": datetime.date(2026, 1, 1)}
+        )
     assert emulator.requests_to("api") == []
     assert list(tmp_path.iterdir()) == []

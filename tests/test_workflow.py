@@ -77,7 +77,9 @@ def test_create_get_wait_download(
 def test_create_sends_fields_as_given(wf: ModelGates, emulator: Emulator) -> None:
     import json
 
-    wf.videos.create(model="emulator/video-1", prompt="p", resolution="8K", new_field={"a": 1})
+    wf.videos.create(
+        model="emulator/video-1", prompt="p", resolution="8K", extra_body={"new_field": {"a": 1}}
+    )
     body = emulator.last_body
     assert json.loads(body) == {
         "model": "emulator/video-1",

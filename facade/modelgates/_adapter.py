@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -79,20 +79,40 @@ def download_request(job_id: str, index: int) -> RequestShape:
     return _shape("download_video_content", download_video_content._get_kwargs(job_id, index=index))
 
 
-def create_request(model: str, prompt: str | None, fields: dict[str, Any]) -> RequestShape:
-    """``POST /videos``: the generated model checks model and prompt; every other field is
-    passed through as given, so values a newer API accepts can be sent before regenerating."""
-    for name, value in fields.items():
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidParameterError(f"{name}={value!r} cannot be sent as JSON: {exc}") from None
+def create_request(
+    model: str,
+    prompt: str | None,
+    fields: Mapping[str, Any],
+    extra_body: Mapping[str, Any] | None = None,
+) -> RequestShape:
+    """``POST /videos``: the generated model checks model and prompt; the typed ``fields``
+    (``None``: not sent) and ``extra_body`` (fields a newer API added) are sent as given, so
+    values a newer API accepts can be sent before regenerating. A field given both ways is
+    refused by name: which one was meant cannot be guessed."""
+    extra = dict(extra_body or {})
+    for name in extra:
+        if not isinstance(name, str):
+            raise InvalidParameterError(f"extra_body keys must be str, not {name!r}")
+        if name in {"model", "prompt"} or fields.get(name) is not None:
+            raise InvalidParameterError(
+                f"{name} is passed both as {name}= and in extra_body; pass it once"
+            )
+    sent = {name: value for name, value in fields.items() if value is not None}
+    for where, values in (("", sent), ("extra_body", extra)):
+        for name, value in values.items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                label = f"{where}[{name!r}]" if where else name
+                raise InvalidParameterError(
+                    f"{label}={value!r} cannot be sent as JSON: {exc}"
+                ) from None
     required: dict[str, Any] = {"model": model}
     if prompt is not None:
         required["prompt"] = prompt
     body = VideoGenerationRequest.from_dict(required)
     shape = _shape("create_video", create_video._get_kwargs(body=body))
-    return attrs.evolve(shape, json={**(shape.json or {}), **fields})
+    return attrs.evolve(shape, json={**(shape.json or {}), **sent, **extra})
 
 
 def get_request(job_id: str) -> RequestShape:

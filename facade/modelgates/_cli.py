@@ -39,6 +39,14 @@ from ._errors import (
     VideoJobFailedError,
     VideoJobTimeoutError,
 )
+from ._requests import (
+    TYPED_FIELDS,
+    audio_reference,
+    first_frame,
+    image_reference,
+    last_frame,
+    video_reference,
+)
 from ._types import DownloadResult, VideoJob
 
 #: (exception classes, exit code, meaning), most specific first.
@@ -182,19 +190,41 @@ def _status_line(args: argparse.Namespace) -> Callable[[VideoJob], None] | None:
 
 
 def _request_fields(args: argparse.Namespace) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for name in ("resolution", "aspect_ratio", "duration", "size", "seed"):
-        if getattr(args, name) is not None:
-            fields[name] = getattr(args, name)
+    """The typed request fields the flags name, and ``--field`` ones as ``extra_body``."""
+    fields: dict[str, Any] = {
+        name: getattr(args, name) for name in TYPED_FIELDS if getattr(args, name, None) is not None
+    }
+    frames = [first_frame(url) for url in args.first_frame]
+    frames += [last_frame(url) for url in args.last_frame]
+    if frames:
+        fields["frame_images"] = frames
+    references = [
+        *(image_reference(url) for url in args.image_reference),
+        *(video_reference(url) for url in args.video_reference),
+        *(audio_reference(url) for url in args.audio_reference),
+    ]
+    if references:
+        fields["input_references"] = references
+    extra_body: dict[str, Any] = {}
     for item in args.field:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InvalidParameterError(f"--field {item!r}: expected KEY=VALUE")
         try:
-            fields[key] = json.loads(value)  # numbers, booleans, objects
+            extra_body[key] = json.loads(value)  # numbers, booleans, objects
         except ValueError:
-            fields[key] = value
-    return fields
+            extra_body[key] = value
+    return {**fields, "extra_body": extra_body}
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object")
+    return value
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
@@ -337,11 +367,38 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("--size", help="WIDTHxHEIGHT, e.g. 1280x720")
     request.add_argument("--seed", type=int)
     request.add_argument(
+        "--generate-audio",
+        action=argparse.BooleanOptionalAction,
+        help="generate audio alongside the video (default: the model's)",
+    )
+    for flag, what in (("--first-frame", "starts"), ("--last-frame", "ends")):
+        request.add_argument(
+            flag, action="append", default=[], metavar="URL", help=f"image the video {what} with"
+        )
+    for kind in ("image", "video", "audio"):
+        request.add_argument(
+            f"--{kind}-reference",
+            action="append",
+            default=[],
+            metavar="URL",
+            help=f"{kind} that guides the generation; repeatable",
+        )
+    request.add_argument(
+        "--callback-url", metavar="URL", help="https URL the API calls when the job ends"
+    )
+    request.add_argument(
+        "--provider",
+        type=_json_object,
+        metavar="JSON",
+        help='provider passthrough, e.g. \'{"options": {"slug": {"key": 1}}}\'',
+    )
+    request.add_argument(
         "--field",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="any other request field (VALUE is JSON if it parses, else a string); repeatable",
+        help="a field this release does not type, sent as given "
+        "(VALUE is JSON if it parses, else a string); repeatable",
     )
     request.add_argument(
         "--check", action="store_true", help="check values against the model's capabilities first"

@@ -4,7 +4,8 @@ A client resolves its configuration once (key, base URL, timeouts, retries), own
 clients for all its requests (one connection pool), and hands out resources
 (``client.videos``) that do the work. ``client.raw`` is the generated low-level client on
 the same connections, for endpoints the facade does not wrap yet; its error statuses raise
-the facade's exceptions.
+the facade's exceptions. ``with_options`` gives a copy with another timeout or retry
+budget on the same connections (openai-python's convention).
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from ._keys import APIKey, resolve_api_key
 from ._retry import RetryPolicy
 from ._transport import (
     ClientConfig,
+    ConnectionPool,
     TimeoutTypes,
+    async_pool,
     check_base_url,
     make_timeout,
     resolve_base_url,
+    sync_pool,
 )
 from ._validation import check_retries
 from ._videos import AsyncVideos, Videos
@@ -60,6 +64,18 @@ class _ClientBase:
     """What both clients show of their configuration (never the key)."""
 
     _config: ClientConfig
+    _pool: ConnectionPool
+    #: False for a ``with_options`` copy: the connections are its original's to close.
+    _owns_pool: bool
+
+    def _evolved(self, timeout: TimeoutTypes, max_retries: int | None) -> ClientConfig:
+        config = self._config
+        if timeout is not None:
+            config = attrs.evolve(config, timeout=make_timeout(timeout))
+        if max_retries is not None:
+            retry = attrs.evolve(config.retry, max_retries=check_retries(max_retries))
+            config = attrs.evolve(config, retry=retry)
+        return config
 
     @property
     def base_url(self) -> str:
@@ -88,7 +104,11 @@ class ModelGates(_ClientBase):
     ``MODELGATES_API_KEY_FILE``; ``base_url`` to ``MODELGATES_BASE_URL``, else
     ``https://modelgates.ai/api/v1``. ``timeout`` is seconds or an ``httpx.Timeout`` (default:
     connect 10 s, 60 s of read inactivity, no cap on a whole download). ``transport`` is an
-    httpx transport to send requests through (tests, proxies).
+    httpx transport to send requests through (tests). ``http_client`` is a configured
+    ``httpx.Client`` (proxies, a custom CA, client certificates, event hooks) to send them
+    through; the key (sent to the base URL's origin only), retries, timeouts and errors
+    are still the facade's, and the client stays yours to close. Without either,
+    ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY`` apply as in httpx.
     """
 
     def __init__(
@@ -101,22 +121,33 @@ class ModelGates(_ClientBase):
         allow_insecure_http: bool = False,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
+        http_client: httpx.Client | None = None,
     ) -> None:
-        self._config = _configure(
-            api_key, base_url, timeout, max_retries, allow_insecure_http, retry
-        )
-        self._http, self._json_http = self._config.sync_clients(transport)
-        self.videos = Videos(self._http, self._json_http, self._config)
+        config = _configure(api_key, base_url, timeout, max_retries, allow_insecure_http, retry)
+        self._setup(config, sync_pool(transport, http_client), owns_pool=True)
+
+    def _setup(self, config: ClientConfig, pool: ConnectionPool, *, owns_pool: bool) -> None:
+        self._config, self._pool, self._owns_pool = config, pool, owns_pool
+        self._http, self._json_http = config.sync_clients(pool)
+        self.videos = Videos(self._http, self._json_http, config)
         self.raw = _adapter.raw_client(
-            str(self._config.base_url),
-            self._config.key,
-            self._config.timeout,
-            sync_client=self._json_http,
+            str(config.base_url), config.key, config.timeout, sync_client=self._json_http
         )
 
+    def with_options(
+        self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None
+    ) -> Self:
+        """A client with another ``timeout`` or ``max_retries`` (None: unchanged) on the
+        same connection pool: ``client.with_options(max_retries=5).videos.get(job_id)``.
+        Closing the copy leaves the connections open; closing this client closes them."""
+        copy = object.__new__(type(self))
+        copy._setup(self._evolved(timeout, max_retries), self._pool, owns_pool=False)
+        return copy
+
     def close(self) -> None:
-        self._json_http.close()
-        self._http.close()
+        if self._owns_pool:
+            self._json_http.close()
+            self._http.close()
 
     def __enter__(self) -> Self:
         return self
@@ -143,22 +174,31 @@ class AsyncModelGates(_ClientBase):
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._config = _configure(
-            api_key, base_url, timeout, max_retries, allow_insecure_http, retry
-        )
-        self._http, self._json_http = self._config.async_clients(transport)
-        self.videos = AsyncVideos(self._http, self._json_http, self._config)
+        config = _configure(api_key, base_url, timeout, max_retries, allow_insecure_http, retry)
+        self._setup(config, async_pool(transport, http_client), owns_pool=True)
+
+    def _setup(self, config: ClientConfig, pool: ConnectionPool, *, owns_pool: bool) -> None:
+        self._config, self._pool, self._owns_pool = config, pool, owns_pool
+        self._http, self._json_http = config.async_clients(pool)
+        self.videos = AsyncVideos(self._http, self._json_http, config)
         self.raw = _adapter.raw_client(
-            str(self._config.base_url),
-            self._config.key,
-            self._config.timeout,
-            async_client=self._json_http,
+            str(config.base_url), config.key, config.timeout, async_client=self._json_http
         )
 
+    def with_options(
+        self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None
+    ) -> Self:
+        """As ``ModelGates.with_options``: the copy shares this client's connections."""
+        copy = object.__new__(type(self))
+        copy._setup(self._evolved(timeout, max_retries), self._pool, owns_pool=False)
+        return copy
+
     async def close(self) -> None:
-        await self._json_http.aclose()
-        await self._http.aclose()
+        if self._owns_pool:
+            await self._json_http.aclose()
+            await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -104,6 +104,9 @@ class DownloadOptions:
     on_progress: ProgressCallback | None = None
     policy: RetryPolicy = attrs.field(factory=RetryPolicy)
     timeout: httpx.Timeout | None = None
+    #: The call's ``extra_headers``/``extra_query``, on every request of the download.
+    extra_headers: dict[str, str] = attrs.field(factory=dict)
+    extra_query: dict[str, Any] = attrs.field(factory=dict)
 
 
 def _strong_validator(headers: httpx.Headers) -> str | None:
@@ -291,7 +294,8 @@ def download(
                     http,
                     job.job_id,
                     job.index,
-                    headers=job.request_headers(),
+                    headers={**options.extra_headers, **job.request_headers()},
+                    params=options.extra_query,
                     extensions=job.extensions,
                     timeout=options.timeout,
                 ) as video:
@@ -320,7 +324,8 @@ async def download_async(
                     http,
                     job.job_id,
                     job.index,
-                    headers=job.request_headers(),
+                    headers={**options.extra_headers, **job.request_headers()},
+                    params=options.extra_query,
                     extensions=job.extensions,
                     timeout=options.timeout,
                 ) as video:

@@ -71,6 +71,7 @@ def _build_request(
     job_id: str,
     index: int,
     headers: Mapping[str, str] | None,
+    params: Mapping[str, Any] | None,
     extensions: dict[str, Any] | None,
     timeout: httpx.Timeout | None,
 ) -> httpx.Request:
@@ -78,7 +79,7 @@ def _build_request(
     return http.build_request(
         shape.method,
         shape.url,
-        params=shape.params,
+        params={**(params or {}), **shape.params},
         headers={**_REQUEST_HEADERS, **(headers or {})},
         extensions=extensions,
         timeout=timeout if timeout is not None else http.timeout,
@@ -125,10 +126,11 @@ def open_stream(
     index: int,
     *,
     headers: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
     extensions: dict[str, Any] | None = None,
     timeout: httpx.Timeout | None = None,
 ) -> Iterator[VideoStream]:
-    request = _build_request(http, job_id, index, headers, extensions, timeout)
+    request = _build_request(http, job_id, index, headers, params, extensions, timeout)
     try:
         response = http.send(request, stream=True)
     except httpx.TransportError as exc:
@@ -154,10 +156,11 @@ async def open_async_stream(
     index: int,
     *,
     headers: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
     extensions: dict[str, Any] | None = None,
     timeout: httpx.Timeout | None = None,
 ) -> AsyncIterator[AsyncVideoStream]:
-    request = _build_request(http, job_id, index, headers, extensions, timeout)
+    request = _build_request(http, job_id, index, headers, params, extensions, timeout)
     try:
         response = await http.send(request, stream=True)
     except httpx.TransportError as exc:

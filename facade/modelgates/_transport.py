@@ -6,18 +6,26 @@ it on cross-origin redirects too; this does not depend on that). A base URL that
 the key in clear text to anything but loopback is refused before any connection is tried.
 
 Timeouts are always explicit: the generated client's default is no timeout at all.
+
+Every exchange goes through the retrying transport, whatever carries it: the facade's own
+pool, a proxy named by ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` (minus ``NO_PROXY``, read
+as httpx reads them), a user's ``transport=``, or a user's configured ``http_client=``.
+httpx applies no environment proxy once it is handed a transport, so the facade mounts
+them itself (``ConnectionPool``); a user's own ``transport=`` gets none, as in httpx.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import ssl
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
 import httpcore
 import httpx
+from httpx._client import UseClientDefault
+from httpx._utils import get_environment_proxies
 
 from . import __version__
 from ._errors import (
@@ -113,6 +121,150 @@ class OriginBearerAuth(httpx.Auth):
 
 
 @attrs.frozen
+class RequestOptions:
+    """openai-python's per-call extras: headers and query parameters added to each request
+    one call sends, and its timeout (None: the client's)."""
+
+    headers: dict[str, str] = attrs.field(factory=dict)
+    query: dict[str, Any] = attrs.field(factory=dict)
+    timeout: httpx.Timeout | None = None
+
+    @property
+    def client_timeout(self) -> httpx.Timeout | UseClientDefault:
+        """What ``httpx.Client.request(timeout=)`` takes: ``None`` there means no timeout."""
+        return httpx.USE_CLIENT_DEFAULT if self.timeout is None else self.timeout
+
+
+def request_options(
+    extra_headers: Mapping[str, str] | None,
+    extra_query: Mapping[str, Any] | None,
+    timeout: TimeoutTypes,
+    *,
+    timeout_name: str = "timeout",
+) -> RequestOptions:
+    """The per-call extras, checked: each wrong one is refused by its parameter's name."""
+    headers: dict[str, str] = {}
+    for name, value in _mapping("extra_headers", extra_headers).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidParameterError(
+                f"extra_headers must map str to str, not {name!r}: {type(value).__name__}"
+            )
+        headers[name] = value
+    try:
+        per_call = None if timeout is None else make_timeout(timeout)
+    except InvalidParameterError:
+        raise InvalidParameterError(
+            f"{timeout_name} must be seconds > 0 or an httpx.Timeout, not {timeout!r}"
+        ) from None
+    return RequestOptions(
+        headers=headers, query=dict(_mapping("extra_query", extra_query)), timeout=per_call
+    )
+
+
+def _mapping(name: str, value: object) -> Mapping[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidParameterError(f"{name} must be a mapping, not {type(value).__name__}")
+    return value
+
+
+NO_OPTIONS: Final[RequestOptions] = RequestOptions()
+
+
+@attrs.frozen
+class ConnectionPool:
+    """The transports one client and every ``with_options`` copy of it share.
+
+    ``direct`` carries what no proxy mount claims; ``mounts`` are the environment's proxy
+    patterns (``None``: ``NO_PROXY``, go direct), as httpx would mount them itself.
+    """
+
+    direct: httpx.BaseTransport | httpx.AsyncBaseTransport
+    mounts: dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] = attrs.field(
+        factory=dict
+    )
+
+
+def sync_pool(
+    transport: httpx.BaseTransport | None = None, http_client: httpx.Client | None = None
+) -> ConnectionPool:
+    """The connections of a ``ModelGates``: the user's transport or client, else the
+    facade's own pool with the environment's proxies."""
+    return _pool(transport, http_client, httpx.Client, ThroughClient, large_read_transport)
+
+
+def async_pool(
+    transport: httpx.AsyncBaseTransport | None = None,
+    http_client: httpx.AsyncClient | None = None,
+) -> ConnectionPool:
+    """``sync_pool`` for ``AsyncModelGates``."""
+    return _pool(
+        transport, http_client, httpx.AsyncClient, AsyncThroughClient, async_large_read_transport
+    )
+
+
+def _pool(
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+    http_client: object,
+    client_class: type[httpx.Client] | type[httpx.AsyncClient],
+    through: Callable[[Any], httpx.BaseTransport | httpx.AsyncBaseTransport],
+    own: Callable[[httpx.Proxy | None], httpx.BaseTransport | httpx.AsyncBaseTransport],
+) -> ConnectionPool:
+    if transport is not None and http_client is not None:
+        raise InvalidParameterError("pass transport= or http_client=, not both")
+    if http_client is not None:
+        if not isinstance(http_client, client_class):
+            raise InvalidParameterError(
+                f"http_client must be an httpx.{client_class.__name__}, "
+                f"not {type(http_client).__name__}"
+            )
+        return ConnectionPool(through(http_client))
+    if transport is not None:
+        return ConnectionPool(transport)
+    mounts: dict[str, httpx.BaseTransport | httpx.AsyncBaseTransport | None] = {
+        pattern: None if url is None else own(httpx.Proxy(url))
+        for pattern, url in get_environment_proxies().items()
+    }
+    return ConnectionPool(own(None), mounts)
+
+
+def _with_client_headers(client: httpx.Client | httpx.AsyncClient, request: httpx.Request) -> None:
+    """The user's client's default headers, under the facade's own."""
+    for name, value in client.headers.multi_items():
+        request.headers.setdefault(name, value)
+
+
+class ThroughClient(httpx.BaseTransport):
+    """Sends each exchange through a user's configured ``httpx.Client``: its proxies and
+    mounts, CA and client certificates, event hooks and default headers apply; the
+    facade's auth (origin-bound key), redirects, retries, timeouts and errors wrap it.
+
+    Redirects stay with the facade's client (each hop gets its own auth decision), and the
+    user's own ``auth`` is not applied (the key is the facade's). Closing the facade
+    leaves the user's client open: whoever made it closes it.
+    """
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        _with_client_headers(self._client, request)
+        return self._client.send(request, stream=True, auth=None, follow_redirects=False)
+
+
+class AsyncThroughClient(httpx.AsyncBaseTransport):
+    """``ThroughClient`` for a user's ``httpx.AsyncClient``."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        _with_client_headers(self._client, request)
+        return await self._client.send(request, stream=True, auth=None, follow_redirects=False)
+
+
+@attrs.frozen
 class ClientConfig:
     """What every request of one facade client shares."""
 
@@ -131,26 +283,39 @@ class ClientConfig:
             "trust_env": True,
         }
 
-    def sync_clients(
-        self, transport: httpx.BaseTransport | None = None
-    ) -> tuple[httpx.Client, httpx.Client]:
-        """Two httpx clients on one retrying transport (one connection pool): one for
-        streams, one for JSON calls, which raises the facade's errors on 4xx/5xx."""
-        retrying = RetryingTransport(transport or large_read_transport(), self.retry)
+    def sync_clients(self, pool: ConnectionPool) -> tuple[httpx.Client, httpx.Client]:
+        """Two httpx clients on ``pool``, each of its transports behind this configuration's
+        retries: one for streams, one for JSON calls, which raises the facade's errors on
+        4xx/5xx. Closing them closes the pool."""
+
+        def retrying(inner: Any) -> httpx.BaseTransport:
+            assert isinstance(inner, httpx.BaseTransport)
+            return RetryingTransport(inner, self.retry)
+
+        transport = retrying(pool.direct)
+        mounts = {k: None if t is None else retrying(t) for k, t in pool.mounts.items()}
         kwargs = self._client_kwargs()
-        stream = httpx.Client(transport=retrying, **kwargs)  # type: ignore[arg-type]
+        stream = httpx.Client(transport=transport, mounts=mounts, **kwargs)  # type: ignore[arg-type]
         hooks = {"response": [raise_for_status]}
-        json = httpx.Client(transport=retrying, event_hooks=hooks, **kwargs)  # type: ignore[arg-type]
+        json = httpx.Client(transport=transport, mounts=mounts, event_hooks=hooks, **kwargs)  # type: ignore[arg-type]
         return stream, json
 
-    def async_clients(
-        self, transport: httpx.AsyncBaseTransport | None = None
-    ) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-        retrying = AsyncRetryingTransport(transport or async_large_read_transport(), self.retry)
+    def async_clients(self, pool: ConnectionPool) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+        def retrying(inner: Any) -> httpx.AsyncBaseTransport:
+            assert isinstance(inner, httpx.AsyncBaseTransport)
+            return AsyncRetryingTransport(inner, self.retry)
+
+        transport = retrying(pool.direct)
+        mounts = {k: None if t is None else retrying(t) for k, t in pool.mounts.items()}
         kwargs = self._client_kwargs()
-        stream = httpx.AsyncClient(transport=retrying, **kwargs)  # type: ignore[arg-type]
+        stream = httpx.AsyncClient(transport=transport, mounts=mounts, **kwargs)  # type: ignore[arg-type]
         hooks = {"response": [araise_for_status]}
-        json = httpx.AsyncClient(transport=retrying, event_hooks=hooks, **kwargs)  # type: ignore[arg-type]
+        json = httpx.AsyncClient(
+            transport=transport,
+            mounts=mounts,
+            event_hooks=hooks,
+            **kwargs,  # type: ignore[arg-type]
+        )
         return stream, json
 
 
@@ -302,14 +467,15 @@ class _AsyncLargeReadBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
-def large_read_transport() -> httpx.HTTPTransport:
-    """httpx's own transport, with reads sized by ``_ReadSizer`` on its connections only.
+def large_read_transport(proxy: httpx.Proxy | None = None) -> httpx.HTTPTransport:
+    """httpx's own transport (through ``proxy``, if any), with reads sized by
+    ``_ReadSizer`` on its connections only.
 
     httpx does not expose httpcore's ``network_backend``; the pool's is wrapped in place.
     If a future httpcore moves it, this degrades to the default read size (slower, never
     wrong), and ``tests/test_transport.py`` says so.
     """
-    transport = httpx.HTTPTransport()
+    transport = httpx.HTTPTransport(proxy=proxy)
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
     if isinstance(backend, httpcore.NetworkBackend):
@@ -317,9 +483,9 @@ def large_read_transport() -> httpx.HTTPTransport:
     return transport
 
 
-def async_large_read_transport() -> httpx.AsyncHTTPTransport:
+def async_large_read_transport(proxy: httpx.Proxy | None = None) -> httpx.AsyncHTTPTransport:
     """``large_read_transport`` for ``httpx.AsyncClient``."""
-    transport = httpx.AsyncHTTPTransport()
+    transport = httpx.AsyncHTTPTransport(proxy=proxy)
     pool = getattr(transport, "_pool", None)
     backend = getattr(pool, "_network_backend", None)
     if isinstance(backend, httpcore.AsyncNetworkBackend):

@@ -2,16 +2,22 @@
 
 Each method is a thin front: decisions live in ``_workflow`` (waiting, capability checks),
 ``_download`` (streaming, resume) and ``_adapter`` (request shapes and parsing).
+
+Every method that sends a request takes openai-python's per-call extras:
+``extra_headers``/``extra_query`` (added to each of its requests), ``timeout`` (per request;
+in ``wait``/``generate``, where ``timeout`` bounds the whole wait, it is
+``request_timeout``), and on ``create``/``generate`` ``extra_body`` (fields a newer API
+added, sent as given). The request fields are typed once, in ``_requests``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import anyio
 import attrs
@@ -19,9 +25,10 @@ import httpx
 
 from . import _adapter
 from ._download import DownloadOptions, ProgressCallback, download, download_async
+from ._requests import VideoRequestFields, request_fields
 from ._retry import RetryPolicy
 from ._stream import AsyncVideoStream, VideoStream, open_async_stream, open_stream
-from ._transport import ClientConfig, TimeoutTypes, make_timeout
+from ._transport import ClientConfig, RequestOptions, request_options
 from ._types import DownloadResult, VideoJob, VideoModel
 from ._validation import check_job_id, check_retries
 from ._workflow import (
@@ -46,7 +53,7 @@ def _download_options(
     resume: bool,
     expected_sha256: str | None,
     max_retries: int | None,
-    timeout: TimeoutTypes,
+    request: RequestOptions,
 ) -> DownloadOptions:
     """Per-call settings over the client's."""
     policy: RetryPolicy = config.retry
@@ -59,7 +66,9 @@ def _download_options(
         expected_sha256=expected_sha256,
         on_progress=on_progress,
         policy=policy,
-        timeout=make_timeout(timeout) if timeout is not None else None,
+        timeout=request.timeout,
+        extra_headers=request.headers,
+        extra_query=request.query,
     )
 
 
@@ -79,22 +88,44 @@ class Videos:
         self._models: list[VideoModel] | None = None
 
     def create(
-        self, *, model: str, prompt: str | None = None, check: bool = False, **fields: Any
+        self,
+        *,
+        model: str,
+        prompt: str | None = None,
+        check: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        **fields: Unpack[VideoRequestFields],
     ) -> VideoJob:
-        """Submit a job (``POST /videos``). ``fields`` are the request's other fields
-        (``resolution="720p"``, ``duration=8``, ...), sent as given. With ``check=True`` they
-        are first checked against the model's listed capabilities. Not retried once it may
-        have reached the server: a job is billed."""
+        """Submit a job (``POST /videos``). ``fields`` are the request's typed fields
+        (``resolution="720p"``, ``duration=8``, ``frame_images=[first_frame(url)]``, ...);
+        ``extra_body`` carries fields a newer API added, sent as given. With ``check=True``
+        values are first checked against the model's listed capabilities. Not retried once
+        it may have reached the server: a job is billed."""
         check_prompt(model, prompt)
+        typed = request_fields(fields)
+        options = request_options(extra_headers, extra_query, timeout)
         if check:
-            check_request(self.models(cached=True), model, fields)
-        shape = _adapter.create_request(model, prompt, fields)
-        return _adapter.parse_job(shape.operation, send(self._json, shape))
+            check_request(self.models(cached=True), model, typed)
+        shape = _adapter.create_request(model, prompt, typed, extra_body)
+        return _adapter.parse_job(shape.operation, send(self._json, shape, options))
 
-    def get(self, job_id: str) -> VideoJob:
+    def get(
+        self,
+        job_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> VideoJob:
         """The job's current state (``GET /videos/{jobId}``)."""
         shape = _adapter.get_request(check_job_id(job_id))
-        return _adapter.parse_job(shape.operation, send(self._json, shape))
+        return self._get(shape, request_options(extra_headers, extra_query, timeout))
+
+    def _get(self, shape: _adapter.RequestShape, options: RequestOptions) -> VideoJob:
+        return _adapter.parse_job(shape.operation, send(self._json, shape, options))
 
     def wait(
         self,
@@ -103,22 +134,38 @@ class Videos:
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_update: JobCallback | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        request_timeout: float | httpx.Timeout | None = None,
     ) -> VideoJob:
         """Poll until the job is completed; ``failed``/``cancelled``/``expired`` raise
         ``VideoJobFailedError``, running out of ``timeout`` seconds ``VideoJobTimeoutError``
-        (the job may still finish). ``on_update(job)`` sees every poll."""
+        (the job may still finish). ``on_update(job)`` sees every poll;
+        ``request_timeout`` bounds each poll."""
+        options = request_options(
+            extra_headers, extra_query, request_timeout, timeout_name="request_timeout"
+        )
+        shape = _adapter.get_request(check_job_id(job_id))
         policy = self._config.retry
         waiter = Waiter(timeout, poll_interval, on_update, policy.clock)
-        while (delay := waiter.seen(self.get(job_id))) is not None:
+        while (delay := waiter.seen(self._get(shape, options))) is not None:
             policy.sleep(delay)
         assert waiter.last is not None
         return waiter.last
 
-    def models(self, *, cached: bool = False) -> list[VideoModel]:
+    def models(
+        self,
+        *,
+        cached: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> list[VideoModel]:
         """The video models and the values each accepts (``GET /videos/models``)."""
+        options = request_options(extra_headers, extra_query, timeout)
         if not cached or self._models is None:
             shape = _adapter.models_request()
-            self._models = _adapter.parse_models(send(self._json, shape))
+            self._models = _adapter.parse_models(send(self._json, shape, options))
         return list(self._models)
 
     def download(
@@ -133,6 +180,8 @@ class Videos:
         expected_sha256: str | None = None,
         max_retries: int | None = None,
         timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
     ) -> DownloadResult:
         """Stream output ``index`` of a completed job to ``dest`` (a file, or a directory to
         put ``<job_id>.mp4`` in). Nothing appears at ``dest`` unless the whole video does.
@@ -149,7 +198,7 @@ class Videos:
             resume,
             expected_sha256,
             max_retries,
-            timeout,
+            request_options(extra_headers, extra_query, timeout),
         )
         return download(self._http, job_id, dest, options)
 
@@ -160,14 +209,27 @@ class Videos:
         *,
         overwrite: bool = False,
         max_concurrency: int = DEFAULT_CONCURRENCY,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
     ) -> list[DownloadResult]:
         """Every output of a completed job into ``directory``, ``max_concurrency`` at a
         time; results in index order."""
-        indices = output_indices(self.get(job_id))
+        extras = request_options(extra_headers, extra_query, timeout)
+        indices = output_indices(self._get(_adapter.get_request(check_job_id(job_id)), extras))
         target = _directory(directory)
         with ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
             futures = [
-                pool.submit(self.download, job_id, target, index=i, overwrite=overwrite)
+                pool.submit(
+                    self.download,
+                    job_id,
+                    target,
+                    index=i,
+                    overwrite=overwrite,
+                    timeout=extras.timeout,
+                    extra_headers=extras.headers,
+                    extra_query=extras.query,
+                )
                 for i in indices
             ]
             return [future.result() for future in futures]
@@ -184,18 +246,70 @@ class Videos:
         on_update: JobCallback | None = None,
         overwrite: bool = False,
         check: bool = False,
-        **fields: Any,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        request_timeout: float | httpx.Timeout | None = None,
+        **fields: Unpack[VideoRequestFields],
     ) -> DownloadResult:
-        """Create a job, wait for it, and download its (first) video to ``dest``."""
-        job = self.create(model=model, prompt=prompt, check=check, **fields)
-        self.wait(job.id, timeout=timeout, poll_interval=poll_interval, on_update=on_update)
-        return self.download(job.id, dest, overwrite=overwrite, on_progress=on_progress)
+        """Create a job, wait for it, and download its (first) video to ``dest``.
+
+        ``fields`` and ``extra_body`` as in ``create``; ``timeout`` bounds the wait,
+        ``request_timeout`` each request; ``extra_headers``/``extra_query`` go on every
+        request (create, each poll, the download)."""
+        extras = request_options(
+            extra_headers, extra_query, request_timeout, timeout_name="request_timeout"
+        )
+        job = self.create(
+            model=model,
+            prompt=prompt,
+            check=check,
+            extra_headers=extras.headers,
+            extra_query=extras.query,
+            extra_body=extra_body,
+            timeout=extras.timeout,
+            **fields,
+        )
+        self.wait(
+            job.id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_update=on_update,
+            extra_headers=extras.headers,
+            extra_query=extras.query,
+            request_timeout=extras.timeout,
+        )
+        return self.download(
+            job.id,
+            dest,
+            overwrite=overwrite,
+            on_progress=on_progress,
+            timeout=extras.timeout,
+            extra_headers=extras.headers,
+            extra_query=extras.query,
+        )
 
     @contextlib.contextmanager
-    def stream(self, job_id: str, *, index: int = 0) -> Iterator[VideoStream]:
+    def stream(
+        self,
+        job_id: str,
+        *,
+        index: int = 0,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> Iterator[VideoStream]:
         """The video's bytes as they arrive, to pipe elsewhere:
         ``with client.videos.stream(job) as video: for chunk in video.iter_bytes(): ...``"""
-        with open_stream(self._http, job_id, index) as video:
+        extras = request_options(extra_headers, extra_query, timeout)
+        with open_stream(
+            self._http,
+            job_id,
+            index,
+            headers=extras.headers,
+            params=extras.query,
+            timeout=extras.timeout,
+        ) as video:
             yield video
 
 
@@ -211,17 +325,38 @@ class AsyncVideos:
         self._models: list[VideoModel] | None = None
 
     async def create(
-        self, *, model: str, prompt: str | None = None, check: bool = False, **fields: Any
+        self,
+        *,
+        model: str,
+        prompt: str | None = None,
+        check: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        **fields: Unpack[VideoRequestFields],
     ) -> VideoJob:
         check_prompt(model, prompt)
+        typed = request_fields(fields)
+        options = request_options(extra_headers, extra_query, timeout)
         if check:
-            check_request(await self.models(cached=True), model, fields)
-        shape = _adapter.create_request(model, prompt, fields)
-        return _adapter.parse_job(shape.operation, await send_async(self._json, shape))
+            check_request(await self.models(cached=True), model, typed)
+        shape = _adapter.create_request(model, prompt, typed, extra_body)
+        return _adapter.parse_job(shape.operation, await send_async(self._json, shape, options))
 
-    async def get(self, job_id: str) -> VideoJob:
+    async def get(
+        self,
+        job_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> VideoJob:
         shape = _adapter.get_request(check_job_id(job_id))
-        return _adapter.parse_job(shape.operation, await send_async(self._json, shape))
+        return await self._get(shape, request_options(extra_headers, extra_query, timeout))
+
+    async def _get(self, shape: _adapter.RequestShape, options: RequestOptions) -> VideoJob:
+        return _adapter.parse_job(shape.operation, await send_async(self._json, shape, options))
 
     async def wait(
         self,
@@ -230,18 +365,33 @@ class AsyncVideos:
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         on_update: JobCallback | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        request_timeout: float | httpx.Timeout | None = None,
     ) -> VideoJob:
+        options = request_options(
+            extra_headers, extra_query, request_timeout, timeout_name="request_timeout"
+        )
+        shape = _adapter.get_request(check_job_id(job_id))
         policy = self._config.retry
         waiter = Waiter(timeout, poll_interval, on_update, policy.clock)
-        while (delay := waiter.seen(await self.get(job_id))) is not None:
+        while (delay := waiter.seen(await self._get(shape, options))) is not None:
             await policy.async_sleep(delay)
         assert waiter.last is not None
         return waiter.last
 
-    async def models(self, *, cached: bool = False) -> list[VideoModel]:
+    async def models(
+        self,
+        *,
+        cached: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> list[VideoModel]:
+        options = request_options(extra_headers, extra_query, timeout)
         if not cached or self._models is None:
             shape = _adapter.models_request()
-            self._models = _adapter.parse_models(await send_async(self._json, shape))
+            self._models = _adapter.parse_models(await send_async(self._json, shape, options))
         return list(self._models)
 
     async def download(
@@ -256,6 +406,8 @@ class AsyncVideos:
         expected_sha256: str | None = None,
         max_retries: int | None = None,
         timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
     ) -> DownloadResult:
         """As ``ModelGates.videos.download``; file writes run off the event loop."""
         options = _download_options(
@@ -266,7 +418,7 @@ class AsyncVideos:
             resume,
             expected_sha256,
             max_retries,
-            timeout,
+            request_options(extra_headers, extra_query, timeout),
         )
         return await download_async(self._http, job_id, dest, options)
 
@@ -277,8 +429,13 @@ class AsyncVideos:
         *,
         overwrite: bool = False,
         max_concurrency: int = DEFAULT_CONCURRENCY,
+        timeout: float | httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
     ) -> list[DownloadResult]:
-        indices = output_indices(await self.get(job_id))
+        extras = request_options(extra_headers, extra_query, timeout)
+        job = await self._get(_adapter.get_request(check_job_id(job_id)), extras)
+        indices = output_indices(job)
         target = await anyio.to_thread.run_sync(_directory, directory)
         results: dict[int, DownloadResult] = {}
         limiter = anyio.CapacityLimiter(max(1, max_concurrency))
@@ -286,7 +443,13 @@ class AsyncVideos:
         async def one(index: int) -> None:
             async with limiter:
                 results[index] = await self.download(
-                    job_id, target, index=index, overwrite=overwrite
+                    job_id,
+                    target,
+                    index=index,
+                    overwrite=overwrite,
+                    timeout=extras.timeout,
+                    extra_headers=extras.headers,
+                    extra_query=extras.query,
                 )
 
         async with anyio.create_task_group() as group:
@@ -306,15 +469,63 @@ class AsyncVideos:
         on_update: JobCallback | None = None,
         overwrite: bool = False,
         check: bool = False,
-        **fields: Any,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        request_timeout: float | httpx.Timeout | None = None,
+        **fields: Unpack[VideoRequestFields],
     ) -> DownloadResult:
-        job = await self.create(model=model, prompt=prompt, check=check, **fields)
-        await self.wait(job.id, timeout=timeout, poll_interval=poll_interval, on_update=on_update)
-        return await self.download(job.id, dest, overwrite=overwrite, on_progress=on_progress)
+        extras = request_options(
+            extra_headers, extra_query, request_timeout, timeout_name="request_timeout"
+        )
+        job = await self.create(
+            model=model,
+            prompt=prompt,
+            check=check,
+            extra_headers=extras.headers,
+            extra_query=extras.query,
+            extra_body=extra_body,
+            timeout=extras.timeout,
+            **fields,
+        )
+        await self.wait(
+            job.id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            on_update=on_update,
+            extra_headers=extras.headers,
+            extra_query=extras.query,
+            request_timeout=extras.timeout,
+        )
+        return await self.download(
+            job.id,
+            dest,
+            overwrite=overwrite,
+            on_progress=on_progress,
+            timeout=extras.timeout,
+            extra_headers=extras.headers,
+            extra_query=extras.query,
+        )
 
     @contextlib.asynccontextmanager
-    async def stream(self, job_id: str, *, index: int = 0) -> AsyncIterator[AsyncVideoStream]:
+    async def stream(
+        self,
+        job_id: str,
+        *,
+        index: int = 0,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+        timeout: float | httpx.Timeout | None = None,
+    ) -> AsyncIterator[AsyncVideoStream]:
         """``async with client.videos.stream(job) as video: async for chunk in
         video.iter_bytes(): ...``"""
-        async with open_async_stream(self._http, job_id, index) as video:
+        extras = request_options(extra_headers, extra_query, timeout)
+        async with open_async_stream(
+            self._http,
+            job_id,
+            index,
+            headers=extras.headers,
+            params=extras.query,
+            timeout=extras.timeout,
+        ) as video:
             yield video

@@ -9,7 +9,7 @@ capability checks are decided here once, for the sync and async clients alike.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -21,7 +21,7 @@ from ._errors import (
     VideoJobFailedError,
     VideoJobTimeoutError,
 )
-from ._transport import connection_error
+from ._transport import NO_OPTIONS, RequestOptions, connection_error, is_loopback
 from ._types import VideoJob, VideoModel
 
 logger = logging.getLogger("modelgates")
@@ -43,8 +43,9 @@ _CAPABILITIES = {
 }
 
 
-def check_request(models: Sequence[VideoModel], model: str, fields: dict[str, Any]) -> None:
-    """Refuse values the model does not list, before a billed request is sent."""
+def check_request(models: Sequence[VideoModel], model: str, fields: Mapping[str, Any]) -> None:
+    """Refuse values the model does not list (and a callback URL the API's job events
+    would reach in clear text), before a billed request is sent."""
     found = next((m for m in models if m.id == model or m.canonical_slug == model), None)
     if found is None:
         known = ", ".join(sorted(m.id for m in models)) or "none"
@@ -58,6 +59,35 @@ def check_request(models: Sequence[VideoModel], model: str, fields: dict[str, An
             )
     if fields.get("seed") is not None and found.seed is False:
         raise InvalidParameterError(f"seed is not supported by {model}")
+    if fields.get("generate_audio") and found.generate_audio is False:
+        raise InvalidParameterError(f"generate_audio=True is not supported by {model}")
+    for position, frame in enumerate(fields.get("frame_images") or ()):
+        kind = frame.get("frame_type") if isinstance(frame, Mapping) else None
+        accepted = found.supported_frame_images
+        if accepted is not None and kind not in accepted:
+            raise InvalidParameterError(
+                f"frame_images[{position}] has frame_type={kind!r}, which {model} does not "
+                f"accept; it accepts {', '.join(accepted) or 'no frame images'}"
+            )
+    check_callback_url(fields.get("callback_url"))
+
+
+def check_callback_url(url: object) -> None:
+    """The API posts job events to ``callback_url``: over https, or plain http only to
+    loopback (a receiver under test on this machine)."""
+    if url is None:
+        return
+    try:
+        parsed = httpx.URL(url) if isinstance(url, str) else None
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in {"http", "https"} or not parsed.host:
+        raise InvalidParameterError(f"callback_url {url!r} is not an absolute https:// URL")
+    if parsed.scheme == "http" and not is_loopback(parsed.host):
+        raise InvalidParameterError(
+            f"callback_url {url!r} is plain http to {parsed.host!r}: the API requires https "
+            "(plain http is accepted for loopback receivers only)"
+        )
 
 
 def check_prompt(model: object, prompt: object) -> None:
@@ -74,20 +104,36 @@ def _json(response: httpx.Response, operation: str) -> Any:
         raise ResponseShapeError(operation, "the body is not JSON") from None
 
 
-def send(http: httpx.Client, shape: _adapter.RequestShape) -> Any:
-    """One JSON call; errors come out as the facade's exceptions."""
+def send(
+    http: httpx.Client, shape: _adapter.RequestShape, options: RequestOptions = NO_OPTIONS
+) -> Any:
+    """One JSON call with the call's extras; errors come out as the facade's exceptions."""
     try:
         response = http.request(
-            shape.method, shape.url, params=shape.params or None, json=shape.json
+            shape.method,
+            shape.url,
+            params={**options.query, **shape.params} or None,
+            json=shape.json,
+            headers=options.headers or None,
+            timeout=options.client_timeout,
         )
     except httpx.TransportError as exc:
         raise connection_error(exc) from exc
     return _json(response, shape.operation)
 
 
-async def send_async(http: httpx.AsyncClient, shape: _adapter.RequestShape) -> Any:
+async def send_async(
+    http: httpx.AsyncClient, shape: _adapter.RequestShape, options: RequestOptions = NO_OPTIONS
+) -> Any:
     try:
-        response = await http.request(shape.method, shape.url, params=shape.params, json=shape.json)
+        response = await http.request(
+            shape.method,
+            shape.url,
+            params={**options.query, **shape.params} or None,
+            json=shape.json,
+            headers=options.headers or None,
+            timeout=options.client_timeout,
+        )
     except httpx.TransportError as exc:
         raise connection_error(exc) from exc
     return _json(response, shape.operation)

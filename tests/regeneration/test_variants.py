@@ -97,12 +97,16 @@ VARIANTS: dict[str, Callable[[Doc], None]] = {
 }
 
 
-def run_contract(package: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_contract(
+    package: Path, *extra: str, document: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(package.parent), os.environ.get("PYTHONPATH", "")]),
         "MODELGATES_API_EXPECTED_DIR": str(package),
     }
+    if document is not None:  # the contract tests that read the document read this one
+        env["MODELGATES_API_DOCUMENT"] = str(document)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/contract", *extra],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -119,7 +123,7 @@ def _variant(tmp_path: Path, change: Callable[[Doc], None]) -> Path:
 @pytest.mark.parametrize("name", VARIANTS)
 def test_facade_contract_holds_for_variant(name: str, tmp_path: Path) -> None:
     package = _variant(tmp_path, VARIANTS[name])
-    run = run_contract(package)
+    run = run_contract(package, document=tmp_path / "variant.yaml")
     assert run.returncode == 0, f"variant {name}:\n{run.stdout}\n{run.stderr}"
     assert " passed" in run.stdout and " failed" not in run.stdout
 
@@ -142,3 +146,18 @@ def test_a_broken_assumption_is_named_by_operation(tmp_path: Path) -> None:
     assert run.returncode != 0
     assert "the answer to " in run.stdout and "does not fit its schema" in run.stdout
     assert "get_video" in run.stdout or "create_video" in run.stdout
+
+
+def test_a_new_request_field_is_named_and_sendable_meanwhile(tmp_path: Path) -> None:
+    """A document that adds a request field: the contract names exactly that field, and
+    the facade built before it can already send it with extra_body."""
+
+    def add_fps(doc: Doc) -> None:
+        request = doc["components"]["schemas"]["VideoGenerationRequest"]["properties"]
+        request["fps"] = {"type": "integer", "description": "frames per second"}
+
+    package = _variant(tmp_path, add_fps)
+    run = run_contract(package, "-k", "request_fields", document=tmp_path / "variant.yaml")
+    assert run.returncode != 0
+    assert "request field(s) fps of the document are neither typed" in run.stdout
+    assert "1 failed, 2 passed" in run.stdout
