@@ -31,6 +31,7 @@ from ._errors import (
     UnexpectedContentError,
     VideoJobFailedError,
     VideoJobTimeoutError,
+    WebhookVerificationError,
 )
 from ._requests import (
     AspectRatio,
@@ -98,6 +99,7 @@ __all__ = [
     "VideoRequestFields",
     "VideoStream",
     "Videos",
+    "WebhookVerificationError",
     "__version__",
     "audio_reference",
     "first_frame",

@@ -104,6 +104,19 @@ class VideoJobTimeoutError(ModelGatesError, TimeoutError):
         self.waited = waited
 
 
+class WebhookVerificationError(ModelGatesError):
+    """A webhook delivery that must not be trusted: answer it with a 4xx and do not act on it.
+
+    ``reason`` says which check failed, for logs and metrics: ``missing_header``,
+    ``malformed_header``, ``no_matching_signature``, ``timestamp_too_old`` or
+    ``timestamp_in_future``. The message names the header, never a secret or a signature.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class APIConnectionError(ModelGatesError):
     """The request did not get a complete answer: connection refused, reset or dropped."""
 

@@ -26,6 +26,12 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import attrs
 
 from ._state import MODELS, BodyKind, Faults, Job, Output, StatusFault, pop_status_fault
+from ._webhooks import (
+    CALLBACK_SECONDS_TO_COMPLETE,
+    WebhookDelivery,
+    WebhookDispatcher,
+    WebhookFaults,
+)
 
 DEFAULT_API_KEY = "sk-mg-emulator-local-key"
 RouteHandler = Callable[["Emulator", dict[str, str], Any], tuple[int, object]]
@@ -284,13 +290,23 @@ class _Handler(BaseHTTPRequestHandler):
         if body["model"] not in {m["id"] for m in MODELS}:
             self._error(400, f"Model '{body['model']}' does not support video generation")
             return
+        callback_url = body.get("callback_url")
+        if callback_url is not None and not (
+            isinstance(callback_url, str) and callback_url.startswith(("http://", "https://"))
+        ):
+            self._error(400, "'callback_url' must be an absolute http(s) URL")
+            return
         emulator = self.server.emulator
         failing = "[fail]" in body["prompt"]
+        seconds = emulator.seconds_to_complete
         job = emulator.add_job(
             model=body["model"],
             prompt=body["prompt"],
             polls_to_complete=emulator.polls_to_complete,
-            seconds_to_complete=emulator.seconds_to_complete,
+            seconds_to_complete=CALLBACK_SECONDS_TO_COMPLETE
+            if callback_url and seconds is None
+            else seconds,
+            callback_url=callback_url,
             final_status="failed" if failing else "completed",
             error="The provider rejected the prompt" if failing else None,
         )
@@ -476,6 +492,9 @@ class Emulator:
     ``base_url`` is what to give the client. The demo job ``job-demo`` is ready at start.
     Jobs created with ``POST /videos`` finish after ``polls_to_complete`` polls (or
     ``seconds_to_complete`` seconds); a prompt containing ``[fail]`` makes one fail.
+    A job with a ``callback_url`` gets a signed event POSTed there when it ends (signed with
+    ``webhook_secret``, one or several, default ``DEFAULT_WEBHOOK_SECRET``); see
+    ``webhook_deliveries``, ``webhook_faults`` and ``webhook_retry_delays``.
     """
 
     #: Called with every ``Exchange`` of every emulator in this process, from its server
@@ -490,6 +509,7 @@ class Emulator:
         port: int = 0,
         polls_to_complete: int = 2,
         seconds_to_complete: float | None = None,
+        webhook_secret: str | Sequence[str] | None = None,
     ) -> None:
         self.api_keys = frozenset(api_keys)
         self.polls_to_complete = polls_to_complete
@@ -506,6 +526,7 @@ class Emulator:
         self._api = _Server(self, "api", (host, port))
         self._storage = _Server(self, "storage", (host, 0))
         self._threads: list[threading.Thread] = []
+        self.webhooks = WebhookDispatcher(self, webhook_secret)
         self.add_job(DEMO_JOB_ID, prompt="The bundled demo video")
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -541,6 +562,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        self.webhooks.stop()
         for server in (self._api, self._storage):
             if self._threads:
                 server.shutdown()
@@ -556,6 +578,7 @@ class Emulator:
         try:
             self._api.serve_forever()
         finally:
+            self.webhooks.stop()
             self._storage.shutdown()
             self._api.server_close()
             self._storage.server_close()
@@ -585,7 +608,39 @@ class Emulator:
         )
         with self.lock:
             self.jobs[job.id] = job
+        if job.callback_url:
+            self.webhooks.watch(job)
         return job
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook attempt so far, in the order sent (a copy)."""
+        with self.webhooks._wake:
+            return list(self.webhooks.deliveries)
+
+    @property
+    def webhook_faults(self) -> WebhookFaults:
+        """The faults of the next deliveries; set its fields (``.duplicate = 1``)."""
+        return self.webhooks.faults
+
+    @property
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        """Seconds before each retry of a failed delivery; one more failure gives up."""
+        return self.webhooks.retry_delays
+
+    @webhook_retry_delays.setter
+    def webhook_retry_delays(self, delays: Sequence[float]) -> None:
+        self.webhooks.retry_delays = tuple(delays)
+
+    def wait_for_webhooks(self, timeout: float = 10.0) -> list[WebhookDelivery]:
+        """Block until every event is delivered or given up (jobs not yet ended included);
+        the deliveries. ``TimeoutError`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.webhooks.idle():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"webhook deliveries still pending after {timeout} s")
+            time.sleep(0.01)
+        return self.webhook_deliveries
 
     def route(self, method: str, template: str, handler: RouteHandler) -> None:
         """Serve an endpoint the emulator does not know yet (one a newer API added), so

@@ -134,6 +134,8 @@ class Job:
     #: Body bytes written to sockets for this job's content, all responses together.
     bytes_served: int = 0
     extra: dict[str, object] = attrs.field(factory=dict)
+    #: Where the emulator POSTs the signed event when the job ends (``_webhooks``).
+    callback_url: str | None = None
 
     def status(self, now: float | None = None) -> str:
         now = time.time() if now is None else now

@@ -5,6 +5,9 @@ top-level conftest.py, or ``pytest -p modelgates.emulator.pytest_plugin``.
 
 - ``modelgates_emulator``: a fresh running ``Emulator`` per test.
 - ``modelgates_client``: a ``ModelGates`` client for it (key and base URL set).
+- ``modelgates_webhook_receiver``: a running ``WebhookReceiver`` that verifies events with
+  the emulator's secret and collects them: pass its ``url`` as ``callback_url``, then
+  ``receiver.wait_for(1)``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pytest
 
 from modelgates import ModelGates
 
+from ._receiver import WebhookReceiver
 from ._server import DEFAULT_API_KEY, Emulator
 
 
@@ -28,3 +32,9 @@ def modelgates_emulator() -> Iterator[Emulator]:
 def modelgates_client(modelgates_emulator: Emulator) -> Iterator[ModelGates]:
     with ModelGates(api_key=DEFAULT_API_KEY, base_url=modelgates_emulator.base_url) as client:
         yield client
+
+
+@pytest.fixture
+def modelgates_webhook_receiver(modelgates_emulator: Emulator) -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(list(modelgates_emulator.webhooks.secrets)) as receiver:
+        yield receiver
