@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
-from . import __version__
+from . import __version__, _cli_webhooks
 from ._client import ModelGates
 from ._errors import (
     APIConnectionError,
@@ -38,6 +38,7 @@ from ._errors import (
     UnexpectedContentError,
     VideoJobFailedError,
     VideoJobTimeoutError,
+    WebhookVerificationError,
 )
 from ._requests import (
     TYPED_FIELDS,
@@ -68,6 +69,7 @@ EXIT_CODES: list[tuple[tuple[type[BaseException], ...], int, str]] = [
     ((APIConnectionError,), 10, "connection failed or timed out"),
     ((DestinationExistsError, OSError), 11, "destination exists, or a file system error"),
     ((UnexpectedContentError, DownloadIntegrityError), 12, "the response is not the video"),
+    ((WebhookVerificationError,), 16, "a webhook delivery failed verification"),
     ((ModelGatesError,), 1, "other error"),
     ((KeyboardInterrupt,), 130, "interrupted"),
 ]
@@ -303,7 +305,13 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     from .emulator import DEFAULT_API_KEY, DEMO_JOB_ID, Emulator
 
     keys = args.api_key or [DEFAULT_API_KEY]
-    emulator = Emulator(api_keys=keys, host=args.host, port=args.port, polls_to_complete=args.polls)
+    emulator = Emulator(
+        api_keys=keys,
+        host=args.host,
+        port=args.port,
+        polls_to_complete=args.polls,
+        webhook_secret=args.webhook_secret,
+    )
     # The first line is for scripts (the demo reads it); the rest for people.
     print(f"base_url={emulator.base_url}", flush=True)
     print(f"ModelGates emulator on {emulator.base_url}", file=sys.stderr)
@@ -476,7 +484,14 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--polls", type=_non_negative_int, default=2, help="polls before a new job completes"
     )
+    emulator.add_argument(
+        "--webhook-secret",
+        metavar="S",
+        help="secret that signs webhook events (default: the emulator's DEFAULT_WEBHOOK_SECRET, "
+        "a local test value)",
+    )
     emulator.set_defaults(handler=_cmd_emulator)
+    _cli_webhooks.register(commands, _exit_code_help())
     return parser
 
 

@@ -57,6 +57,7 @@ DEFAULT_TOLERANCE: Final = 300.0
 HeaderSource: TypeAlias = (
     Mapping[str, Any] | Mapping[bytes, Any] | Iterable[tuple[str | bytes, str | bytes]]
 )
+RawBody: TypeAlias = bytes | bytearray | memoryview
 SecretSource: TypeAlias = "str | bytes | WebhookSecret | Sequence[str | bytes | WebhookSecret]"
 
 __all__ = [
@@ -232,7 +233,7 @@ def _parse_signature(value: str, header: str) -> tuple[str, list[bytes]]:
 
 
 def verify(
-    payload: bytes,
+    payload: RawBody,
     headers: HeaderSource,
     secret: SecretSource | None = None,
     *,
@@ -318,7 +319,7 @@ def parse_event(body: bytes, idempotency_key: str | None) -> VideoJobEvent:
 
 
 def unwrap(
-    payload: bytes,
+    payload: RawBody,
     headers: HeaderSource,
     secret: SecretSource | None = None,
     *,

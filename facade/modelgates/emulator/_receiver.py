@@ -34,6 +34,7 @@ class ReceivedRequest:
     status: int
     event: webhooks.VideoJobEvent | None = None
     reason: str | None = None
+    detail: str | None = None
 
 
 class _Server(ThreadingHTTPServer):
@@ -110,18 +111,19 @@ class WebhookReceiver:
             queued = self.statuses.pop(0) if self.statuses else None
         event: webhooks.VideoJobEvent | None = None
         reason: str | None = None
+        detail: str | None = None
         if queued is not None:
             status = queued
         else:
             try:
                 event = webhooks.unwrap(body, headers, self._secrets, tolerance=self._tolerance)
             except webhooks.WebhookVerificationError as exc:
-                status, reason = 400, exc.reason
-            except ModelGatesError:
-                status, reason = 400, "malformed_event"
+                status, reason, detail = 400, exc.reason, str(exc)
+            except ModelGatesError as exc:
+                status, reason, detail = 400, "malformed_event", str(exc)
             else:
                 status = self._on_event(event, body, headers) if self._on_event else 200
-        received = ReceivedRequest(path, headers, body, status, event, reason)
+        received = ReceivedRequest(path, headers, body, status, event, reason, detail)
         with self._lock:
             self.requests.append(received)
             self._lock.notify_all()

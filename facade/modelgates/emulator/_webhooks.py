@@ -81,6 +81,8 @@ class WebhookDelivery:
     error: str | None = None
     fault: str | None = None
     gave_up: bool = False
+    #: ``time.monotonic()`` when the attempt was sent.
+    sent_at: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -252,6 +254,7 @@ class WebhookDispatcher:
         if pending.is_duplicate and pending.attempt == 1:
             fault = "duplicate"
         headers = self._headers(pending, fault)
+        sent_at = time.monotonic()
         status: int | None = None
         error: str | None = None
         assert self._http is not None
@@ -274,6 +277,7 @@ class WebhookDispatcher:
             error=error,
             fault=fault,
             gave_up=gave_up,
+            sent_at=sent_at,
         )
         logger.debug(
             "webhook %s attempt %d to %s: %s%s",
