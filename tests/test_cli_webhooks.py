@@ -118,10 +118,12 @@ def _lines(stream: IO[bytes] | None, count: int, timeout: float = 20.0) -> list[
     if stream not in _readers:
         lines_in: queue.Queue[bytes] = queue.Queue()
         _readers[stream] = lines_in
-        threading.Thread(
-            target=lambda: [lines_in.put(line) for line in iter(stream.readline, b"")],
-            daemon=True,
-        ).start()
+
+        def pump() -> None:
+            for line in iter(stream.readline, b""):
+                lines_in.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
     lines: list[str] = []
     deadline = time.monotonic() + timeout
     while len(lines) < count:
