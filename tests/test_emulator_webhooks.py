@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import socket
 import subprocess
 import sys
@@ -244,3 +245,18 @@ def test_key_of_the_api_is_not_sent_to_receivers(
     (request,) = modelgates_webhook_receiver.requests
     assert "authorization" not in request.headers
     assert KEY not in json.dumps(request.headers) and KEY.encode() not in request.body
+
+
+def test_the_secret_is_in_no_log_record_or_repr(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "whsec_LEAK-CHECK-0123456789"
+    with Emulator(webhook_secret=secret) as emu, WebhookReceiver(secret) as receiver:
+        emu.webhook_faults.bad_signature = 1
+        emu.add_job(callback_url=receiver.url)
+        receiver.wait_for(1)
+        deliveries = emu.wait_for_webhooks()
+        texts = [repr(emu.webhooks.secrets), repr(receiver.requests), repr(deliveries)]
+        texts += [repr(e) for e in receiver.events] + [r.detail or "" for r in receiver.rejected]
+    texts += [record.getMessage() for record in caplog.records]
+    assert any("webhook" in t and "attempt 2" in t for t in texts)  # the emulator does log
+    assert [t for t in texts if secret in t] == []

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from modelgates.emulator import Emulator, demo_video
 from tests._spec import ROOT
 from tests.conftest import KEY
+from tests.webhook_signer import SECRET, event_body, signed_headers
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 EXAMPLES = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
@@ -58,3 +60,17 @@ def test_the_typed_request_example_runs(
     (create, _poll) = emulator.requests_to("api")
     assert create.headers["x-request-source"] == "nightly"
     assert capsys.readouterr().out == "completed\n"
+
+
+def test_the_webhook_example_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (example,) = [e for e in EXAMPLES if "webhooks.unwrap" in e]
+    namespace: dict[str, Any] = {}
+    exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    monkeypatch.setenv("MODELGATES_WEBHOOK_SECRET", SECRET)
+    body = event_body("job-readme")
+    assert namespace["on_webhook"](body, signed_headers(body, job_id="job-readme")) == 200
+    assert "done: job-readme job-readme-completed" in capsys.readouterr().out
+    assert namespace["on_webhook"](body + b" ", signed_headers(body)) == 400
+    assert "refused: no_matching_signature" in capsys.readouterr().out
