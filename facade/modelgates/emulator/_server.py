@@ -615,8 +615,7 @@ class Emulator:
     @property
     def webhook_deliveries(self) -> list[WebhookDelivery]:
         """Every webhook attempt so far, in the order sent (a copy)."""
-        with self.webhooks._wake:
-            return list(self.webhooks.deliveries)
+        return self.webhooks.snapshot()
 
     @property
     def webhook_faults(self) -> WebhookFaults:
@@ -635,12 +634,7 @@ class Emulator:
     def wait_for_webhooks(self, timeout: float = 10.0) -> list[WebhookDelivery]:
         """Block until every event is delivered or given up (jobs not yet ended included);
         the deliveries. ``TimeoutError`` after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while not self.webhooks.idle():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"webhook deliveries still pending after {timeout} s")
-            time.sleep(0.01)
-        return self.webhook_deliveries
+        return self.webhooks.wait_idle(timeout)
 
     def route(self, method: str, template: str, handler: RouteHandler) -> None:
         """Serve an endpoint the emulator does not know yet (one a newer API added), so

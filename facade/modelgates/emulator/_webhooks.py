@@ -132,7 +132,7 @@ class WebhookDispatcher:
     def watch(self, job: Job) -> None:
         with self._wake:
             self._watched[job.id] = job
-            self._wake.notify()
+            self._wake.notify_all()
         self._ensure_started()
 
     def _ensure_started(self) -> None:
@@ -148,17 +148,28 @@ class WebhookDispatcher:
     def stop(self) -> None:
         with self._wake:
             self._stopping = True
-            self._wake.notify()
+            self._wake.notify_all()
             thread = self._thread
         if thread is not None:
             thread.join(timeout=ATTEMPT_TIMEOUT + 1)
         if self._http is not None:
             self._http.close()
 
-    def idle(self) -> bool:
-        """Nothing watched, queued or held: every event is delivered or given up."""
+    def snapshot(self) -> list[WebhookDelivery]:
         with self._wake:
-            return not (self._watched or self._queue or self._held or self._in_flight)
+            return list(self.deliveries)
+
+    def wait_idle(self, timeout: float) -> list[WebhookDelivery]:
+        """Wait until nothing is watched, queued, held or being sent: every event delivered
+        or given up. The deliveries; ``TimeoutError`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            while self._watched or self._queue or self._held or self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"webhook deliveries still pending after {timeout} s")
+                self._wake.wait(min(left, 0.05))
+            return list(self.deliveries)
 
     # -- the dispatcher thread ------------------------------------------------------------
 
@@ -299,4 +310,4 @@ class WebhookDispatcher:
             elif not ok and not gave_up:
                 delay = self.retry_delays[pending.attempt - 1]
                 self._push(attrs.evolve(pending, attempt=pending.attempt + 1), delay)
-            self._wake.notify()
+            self._wake.notify_all()
