@@ -253,3 +253,15 @@ def test_emulator_webhook_secret_flag(spawn: list[subprocess.Popen[bytes]], tmp_
     code, err = _stop(emulator)
     assert event.job.id == job.id and video.bytes_written > 0
     assert code == 0 and SECRET not in err
+
+
+def test_verify_reads_what_the_emulator_sent(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Emulator(webhook_secret=SECRET) as emulator, WebhookReceiver(SECRET) as receiver:
+        job = emulator.add_job(callback_url=receiver.url)
+        (delivery,) = emulator.wait_for_webhooks()
+    code, out, _ = _verify(monkeypatch, capsys, delivery.as_http(), "--secret", SECRET, "--json")
+    assert code == 0 and json.loads(out)["job_id"] == job.id
+    code, _, err = _verify(monkeypatch, capsys, delivery.as_http(), "--secret", "whsec_other")
+    assert code == 16 and "no_matching_signature" in err
