@@ -251,6 +251,7 @@ def test_emulator_webhook_secret_flag(spawn: list[subprocess.Popen[bytes]], tmp_
         (event,) = receiver.wait_for(1)
         video = client.videos.download(event.job.id, tmp_path / "v.mp4")
     code, err = _stop(emulator)
+    assert "signed with the --webhook-secret given" in err
     assert event.job.id == job.id and video.bytes_written > 0
     assert code == 0 and SECRET not in err
 

@@ -89,3 +89,28 @@ def test_download_result_fields() -> None:
         "content_type",
         "sha256",
     ]
+
+
+def test_webhooks_module() -> None:
+    from modelgates import webhooks
+
+    assert webhooks.WebhookVerificationError is modelgates.WebhookVerificationError
+    assert issubclass(webhooks.WebhookVerificationError, modelgates.ModelGatesError)
+    common = (
+        "(payload: 'RawBody', headers: 'HeaderSource', secret: 'SecretSource | None' = None, "
+        "*, tolerance: 'float | None' = 300.0, signature_header: 'str' = "
+        "'X-ModelGates-Signature'"
+    )
+    assert _sig(webhooks.verify) == common + ") -> 'None'"
+    assert _sig(webhooks.unwrap) == (
+        common + ", idempotency_header: 'str' = 'X-ModelGates-Idempotency-Key') -> 'VideoJobEvent'"
+    )
+    assert [f.name for f in webhooks.VideoJobEvent.__attrs_attrs__] == [
+        "type",
+        "created_at",
+        "idempotency_key",
+        "job",
+        "raw",
+    ]
+    for name in webhooks.__all__:
+        assert hasattr(webhooks, name), name

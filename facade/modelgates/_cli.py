@@ -302,7 +302,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
-    from .emulator import DEFAULT_API_KEY, DEMO_JOB_ID, Emulator
+    from .emulator import DEFAULT_API_KEY, DEFAULT_WEBHOOK_SECRET, DEMO_JOB_ID, Emulator
 
     keys = args.api_key or [DEFAULT_API_KEY]
     emulator = Emulator(
@@ -316,6 +316,12 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     print(f"base_url={emulator.base_url}", flush=True)
     print(f"ModelGates emulator on {emulator.base_url}", file=sys.stderr)
     print(f"  API key: {keys[0]} (a local test key)   demo job: {DEMO_JOB_ID}", file=sys.stderr)
+    signing = (
+        "the --webhook-secret given"
+        if args.webhook_secret
+        else f"{DEFAULT_WEBHOOK_SECRET} (the default test secret)"
+    )
+    print(f"  webhook events for callback_url are signed with {signing}", file=sys.stderr)
     print("  Ctrl-C to stop", file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):

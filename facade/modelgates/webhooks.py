@@ -153,7 +153,7 @@ def _digest(key: bytes, timestamp: str, payload: bytes) -> str:
 
 
 def sign(
-    payload: bytes, secret: SecretSource | None = None, *, timestamp: int | None = None
+    payload: RawBody, secret: SecretSource | None = None, *, timestamp: int | None = None
 ) -> str:
     """The ``X-ModelGates-Signature`` value for ``payload``: one ``v1=`` per secret (the
     emulator signs with this; a receiver's own tests may too)."""
