@@ -63,7 +63,7 @@ def test_exit_codes_per_error_class(
     assert _fails(["videos", "download", ".."], capsys)[0] == 2
     (tmp_path / "job-demo.mp4").write_bytes(b"mine")
     code, line = _fails(["videos", "download", DEMO_JOB_ID], capsys)
-    assert code == 11 and "overwrite" in line
+    assert code == 11 and "pass --overwrite to replace it" in line
     assert main(["videos", "download", DEMO_JOB_ID, "--overwrite", "--no-progress"]) == 0
     capsys.readouterr()
     monkeypatch.setenv("MODELGATES_API_KEY", "sk-wrong")
@@ -75,7 +75,7 @@ def test_exit_codes_per_error_class(
     code, line = _fails(
         ["videos", "download", DEMO_JOB_ID, "--base-url", "http://example.com/v1"], capsys
     )
-    assert code == 3 and "allow_insecure_http" in line
+    assert code == 3 and "pass --allow-insecure-http" in line
     refused = [
         "videos",
         "download",
@@ -213,11 +213,12 @@ def test_workflow_exit_codes(cli: Emulator, capsys: pytest.CaptureFixture[str]) 
         ],
         capsys,
     )
-    assert code == 2 and "resolution='4K'" in line
+    assert code == 2 and "--resolution '4K' is not accepted" in line
     code, _ = _fails(["videos", "create", "--model", "x/y", "--prompt", "p"], capsys)
     assert code == 9  # 400 from the API
     code, line = _fails(
-        ["videos", "create", "--model", "emulator/video-1", "--field", "novalue"], capsys
+        ["videos", "create", "--model", "emulator/video-1", "--prompt", "p", "--field", "novalue"],
+        capsys,
     )
     assert code == 2 and "KEY=VALUE" in line
 
@@ -240,4 +241,4 @@ def test_on_a_terminal_waiting_shows_status_and_downloading_a_bar(
     shown = terminal.getvalue()
     assert ": pending " in shown and ": completed " in shown  # the job's status line
     assert "47.6 KiB / 47.6 KiB  100%" in shown  # the download's bar
-    assert capsys.readouterr().out.startswith("path ")
+    assert capsys.readouterr().out.startswith("job           job-")

@@ -20,7 +20,6 @@ from modelgates import (
     AuthenticationError,
     DestinationExistsError,
     InsecureURLError,
-    InvalidParameterError,
     ModelGates,
     NotFoundError,
     UnexpectedContentError,
@@ -61,9 +60,12 @@ def test_trailing_separator_creates_the_directory(client: ModelGates, tmp_path: 
     assert result.path == tmp_path / "new" / "dir" / "job-demo.mp4"
 
 
-def test_missing_parent_directory_is_a_clear_error(client: ModelGates, tmp_path: Path) -> None:
-    with pytest.raises(InvalidParameterError, match="does not exist"):
-        client.videos.download(DEMO_JOB_ID, tmp_path / "no" / "such.mp4")
+def test_missing_parent_directories_are_created_as_for_a_directory(
+    client: ModelGates, tmp_path: Path
+) -> None:
+    """One rule for ``new/`` and ``new/x.mp4``: the missing parents are made."""
+    result = client.videos.download(DEMO_JOB_ID, tmp_path / "no" / "such.mp4")
+    assert result.path == tmp_path / "no" / "such.mp4" and result.path.is_file()
 
 
 def test_existing_file_is_not_overwritten_unless_asked(

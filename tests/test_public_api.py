@@ -10,7 +10,7 @@ from modelgates import AsyncModelGates, AsyncVideos, DownloadResult, ModelGates,
 
 CLIENT_INIT = (
     "(*, api_key: 'str | None' = None, base_url: 'str | None' = None, "
-    "timeout: 'float | httpx.Timeout | None' = None, max_retries: 'int' = 2, "
+    "timeout: 'float | httpx.Timeout | None' = None, max_retries: 'int | None' = None, "
     "allow_insecure_http: 'bool' = False, transport: '{transport} | None' = None, "
     "retry: 'RetryPolicy | None' = None, http_client: '{http_client} | None' = None) -> 'None'"
 )

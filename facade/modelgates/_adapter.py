@@ -15,6 +15,8 @@ variants of the document by ``tests/regeneration/``):
   ``VideoModelsListResponse``/``VideoModel`` have the fields read below, by those names.
   Successful JSON bodies are read by those names here, not by the generated ``from_dict``
   (``_Reader`` says why).
+- ``VideoGenerationRequest`` is an attrs class whose fields without a default are exactly
+  the document's required request fields (``REQUIRED_CREATE_FIELDS``).
 - ``AuthenticatedClient`` takes ``base_url``, ``token``, ``timeout`` and
   ``follow_redirects``, and uses an httpx client given to ``set_httpx_client`` /
   ``set_async_httpx_client`` for every call.
@@ -46,7 +48,7 @@ from modelgates_api.models import (
 )
 from modelgates_api.models import VideoModel as GeneratedVideoModel
 
-from ._errors import InvalidParameterError, ResponseShapeError
+from ._errors import InvalidParameterError, ResponseShapeError, param, setting
 from ._keys import APIKey
 from ._types import VideoJob, VideoModel
 
@@ -79,16 +81,36 @@ def download_request(job_id: str, index: int) -> RequestShape:
     return _shape("download_video_content", download_video_content._get_kwargs(job_id, index=index))
 
 
+#: The fields the bundled document requires of ``POST /videos``, read from the generated
+#: model (so a regenerated document that requires more, or less, is followed as it is).
+REQUIRED_CREATE_FIELDS: tuple[str, ...] = tuple(
+    field.name
+    for field in attrs.fields(VideoGenerationRequest)
+    if field.init and field.default is attrs.NOTHING
+)
+
+
+def check_required(given: Mapping[str, Any]) -> None:
+    """Refuse, by name, a request that leaves out (or gives None for) a required field;
+    a field the document makes optional is simply left out."""
+    missing = [name for name in REQUIRED_CREATE_FIELDS if given.get(name) is None]
+    if missing:
+        names = ", ".join(param(name) for name in missing)
+        raise InvalidParameterError(
+            f"{names} {'is' if len(missing) == 1 else 'are'} required by the API (POST /videos)"
+        )
+
+
 def create_request(
     model: str,
     prompt: str | None,
     fields: Mapping[str, Any],
     extra_body: Mapping[str, Any] | None = None,
 ) -> RequestShape:
-    """``POST /videos``: the generated model checks model and prompt; the typed ``fields``
-    (``None``: not sent) and ``extra_body`` (fields a newer API added) are sent as given, so
-    values a newer API accepts can be sent before regenerating. A field given both ways is
-    refused by name: which one was meant cannot be guessed."""
+    """``POST /videos``: the generated model checks the required fields; the typed
+    ``fields`` (``None``: not sent) and ``extra_body`` (fields a newer API added) are sent as
+    given, so values a newer API accepts can be sent before regenerating. A field given both
+    ways is refused by name: which one was meant cannot be guessed."""
     extra = dict(extra_body or {})
     for name in extra:
         if not isinstance(name, str):
@@ -103,16 +125,18 @@ def create_request(
             try:
                 json.dumps(value)
             except (TypeError, ValueError) as exc:
-                label = f"{where}[{name!r}]" if where else name
+                label = f"{where}[{name!r}]={value!r}" if where else setting(name, repr(value))
                 raise InvalidParameterError(
-                    f"{label}={value!r} cannot be sent as JSON: {exc}"
+                    f"{label or name} cannot be sent as JSON: {exc}"
                 ) from None
-    required: dict[str, Any] = {"model": model}
+    given: dict[str, Any] = {**sent, **extra, "model": model}
     if prompt is not None:
-        required["prompt"] = prompt
-    body = VideoGenerationRequest.from_dict(required)
+        given["prompt"] = prompt
+    check_required(given)
+    body = VideoGenerationRequest.from_dict({name: given[name] for name in REQUIRED_CREATE_FIELDS})
     shape = _shape("create_video", create_video._get_kwargs(body=body))
-    return attrs.evolve(shape, json={**(shape.json or {}), **sent, **extra})
+    rest = {name: value for name, value in given.items() if name not in REQUIRED_CREATE_FIELDS}
+    return attrs.evolve(shape, json={**(shape.json or {}), **rest})
 
 
 def get_request(job_id: str) -> RequestShape:
@@ -256,6 +280,11 @@ def _parse_model(operation: str, data: Any, where: str) -> VideoModel:
         pricing_skus=model.get("pricing_skus", _str_map),
         raw=dict(data),
     )
+
+
+#: What ``client.raw`` is, for the facade's annotations (which may not import
+#: ``modelgates_api`` themselves).
+GeneratedClient = AuthenticatedClient
 
 
 class RawClient(AuthenticatedClient):

@@ -1,8 +1,14 @@
 """The ``modelgates`` command (also ``python -m modelgates``).
 
-Errors are one line on stderr and an exit code per error class (``EXIT_CODES``, also shown
-by ``--help``); progress is a bar on stderr when it is a terminal, nothing otherwise; the
-result goes to stdout.
+Errors are one line on stderr (then any notes: what was kept, the command that continues a
+job) and an exit code per error class (``EXIT_CODES``, also shown by ``--help``); progress
+is a bar on stderr when it is a terminal, nothing otherwise; the result goes to stdout
+(``-o -``: the video itself).
+
+Messages name this command's flags and commands, never Python parameters: each command
+runs under a ``CLIWording`` (see ``_errors.Wording``) built from its own parser, so a flag
+added to a parser is named right without more work; ``PARAMETER_FLAGS`` holds the few
+parameters whose flag has another name.
 """
 
 from __future__ import annotations
@@ -12,23 +18,28 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TextIO
 
-from . import __version__, _cli_webhooks
+from . import __version__, _cli_webhooks, _log
+from ._adapter import REQUIRED_CREATE_FIELDS
 from ._client import ModelGates
+from ._download import ProgressReporter
 from ._errors import (
     APIConnectionError,
     APIStatusError,
     AuthenticationError,
     DestinationExistsError,
     DownloadIntegrityError,
+    FileSystemError,
     InsecureURLError,
     InternalServerError,
     InvalidAPIKeyError,
+    InvalidBaseURLError,
     InvalidParameterError,
     MissingAPIKeyError,
     ModelGatesError,
@@ -39,6 +50,10 @@ from ._errors import (
     VideoJobFailedError,
     VideoJobTimeoutError,
     WebhookVerificationError,
+    Wording,
+    carrying_job_id,
+    naming_destination,
+    using,
 )
 from ._requests import (
     TYPED_FIELDS,
@@ -50,14 +65,15 @@ from ._requests import (
 )
 from ._types import DownloadResult, VideoJob
 
-#: (exception classes, exit code, meaning), most specific first.
+#: (exception classes, exit code, meaning), most specific first; ``--help`` lists them by
+#: code.
 EXIT_CODES: list[tuple[tuple[type[BaseException], ...], int, str]] = [
-    ((InvalidParameterError,), 2, "invalid arguments"),
     (
-        (MissingAPIKeyError, InvalidAPIKeyError, InsecureURLError),
+        (MissingAPIKeyError, InvalidAPIKeyError, InsecureURLError, InvalidBaseURLError),
         3,
         "no usable API key or base URL",
     ),
+    ((InvalidParameterError,), 2, "invalid arguments"),
     ((VideoJobFailedError,), 13, "the job failed, was cancelled or expired"),
     ((VideoJobTimeoutError,), 14, "the job was still running at --timeout"),
     ((AuthenticationError,), 4, "API key rejected (401)"),
@@ -67,7 +83,11 @@ EXIT_CODES: list[tuple[tuple[type[BaseException], ...], int, str]] = [
     ((InternalServerError,), 8, "server or upstream provider error (5xx)"),
     ((APIStatusError,), 9, "other API error (400, ...)"),
     ((APIConnectionError,), 10, "connection failed or timed out"),
-    ((DestinationExistsError, OSError), 11, "destination exists, or a file system error"),
+    (
+        (DestinationExistsError, FileSystemError, OSError),
+        11,
+        "destination exists, or a file system error",
+    ),
     ((UnexpectedContentError, DownloadIntegrityError), 12, "the response is not the video"),
     ((WebhookVerificationError,), 16, "a webhook delivery failed verification"),
     ((ModelGatesError,), 1, "other error"),
@@ -83,9 +103,77 @@ def exit_code(exc: BaseException) -> int:
 
 
 def _exit_code_help() -> str:
+    """Each code once, in order (2 is also argparse's code for bad usage)."""
     lines = ["exit codes:", "  0    success"]
-    lines += [f"  {code:<4} {meaning}" for _, code, meaning in EXIT_CODES]
+    lines += [f"  {code:<4} {meaning}" for _, code, meaning in sorted(EXIT_CODES, key=_code)]
     return "\n".join(lines)
+
+
+def _code(rule: tuple[object, int, str]) -> int:
+    return rule[1]
+
+
+#: Python parameters whose flag is spelled otherwise than ``--`` + the name with dashes
+#: (the rest are read from each command's parser). None: no flag gives it.
+PARAMETER_FLAGS: dict[str, str | None] = {
+    "dest": "-o",
+    "directory": "-o",
+    "job_id": "JOB_ID",
+    "api_key": None,  # the CLI reads the key from the environment only
+}
+
+#: ``client.videos`` methods named in messages, as the commands that do the same.
+VIDEO_COMMANDS: dict[str, tuple[str, ...]] = {
+    "get": ("videos", "status"),
+    "wait": ("videos", "wait"),
+    "download": ("videos", "download"),
+}
+
+
+class CLIWording(Wording):
+    """Messages in this command's words: its flags (from its parser), its commands, and
+    the connection flags the user gave, so that a printed command can be pasted as is."""
+
+    def __init__(self, parser: argparse.ArgumentParser | None, args: argparse.Namespace):
+        self.flags: dict[str, str] = {}
+        self.switches: set[str] = set()
+        for action in parser._actions if parser is not None else []:
+            longest = max(action.option_strings, key=len, default=None)
+            if longest is not None and action.dest != "help":
+                self.flags[action.dest] = longest
+                if action.nargs == 0:
+                    self.switches.add(action.dest)
+        self.connection: list[str] = []
+        if getattr(args, "base_url", None):
+            self.connection += ["--base-url", args.base_url]
+        if getattr(args, "allow_insecure_http", False):
+            self.connection.append("--allow-insecure-http")
+
+    def _flag(self, name: str) -> str | None:
+        if name in PARAMETER_FLAGS:
+            return PARAMETER_FLAGS[name]
+        return self.flags.get(name)
+
+    def param(self, name: str) -> str:
+        return self._flag(name) or name
+
+    def argument(self, name: str) -> str:
+        return self._flag(name) or f"the {name} setting"
+
+    def setting(self, name: str, value: str) -> str | None:
+        flag = self._flag(name)
+        if flag is None or name in self.switches:
+            return flag
+        return f"{flag} {value}"
+
+    def call(self, method: str, job_id: str, **options: object) -> str:
+        words = ["modelgates", *VIDEO_COMMANDS.get(method, ("videos", method)), job_id]
+        for name, value in options.items():
+            if value is True:
+                words.append(f"--{name.replace('_', '-')}")
+            elif value not in (None, False):
+                words += [PARAMETER_FLAGS.get(name) or f"--{name.replace('_', '-')}", str(value)]
+        return shlex.join(words + self.connection)
 
 
 def _size(n: float) -> str:
@@ -97,20 +185,29 @@ def _size(n: float) -> str:
 
 
 class ProgressBar:
-    """``12.3 MiB / 120.0 MiB  10%  45.6 MiB/s  ETA 0:02`` on one refreshed stderr line."""
+    """``12.3 MiB / 120.0 MiB  10%  45.6 MiB/s  ETA 0:02`` on one refreshed stderr line.
 
-    def __init__(self, stream: TextIO) -> None:
+    Rate and ETA count from the first report (the first bytes of the body), never from
+    when the bar was made: ``generate`` makes it before waiting minutes for the job, and a
+    resumed download starts with bytes that did not arrive now."""
+
+    def __init__(self, stream: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
         self._stream = stream
-        self._start = time.monotonic()
+        self._clock = clock
+        self._first: tuple[float, int] | None = None
         self._width = 0
 
     def __call__(self, done: int, total: int | None) -> None:
-        elapsed = max(time.monotonic() - self._start, 1e-6)
-        rate = done / elapsed
+        now = self._clock()
+        if self._first is None:
+            self._first = (now, done)
+        since, start_bytes = self._first
+        elapsed = now - since
+        rate = (done - start_bytes) / elapsed if elapsed > 0 else 0.0
         parts = [_size(done) + (f" / {_size(total)}" if total else "")]
         if total:
             parts.append(f"{100 * done // total:3d}%")
-        parts.append(f"{_size(rate)}/s")
+        parts.append(f"{_size(rate)}/s" if elapsed > 0 else "-- B/s")
         if total and rate > 0:
             eta = int((total - done) / rate)
             parts.append(f"ETA {eta // 60}:{eta % 60:02d}")
@@ -133,8 +230,9 @@ def _emit(args: argparse.Namespace, data: object, human: str) -> None:
         sys.stdout.write(human)
 
 
-def _result_data(result: DownloadResult) -> dict[str, object]:
+def _result_data(result: DownloadResult, job_id: str) -> dict[str, object]:
     return {
+        "job_id": job_id,
         "path": str(result.path),
         "bytes_written": result.bytes_written,
         "content_type": result.content_type,
@@ -142,8 +240,9 @@ def _result_data(result: DownloadResult) -> dict[str, object]:
     }
 
 
-def _result_text(result: DownloadResult) -> str:
+def _result_text(result: DownloadResult, job_id: str) -> str:
     return (
+        f"job           {job_id}\n"
         f"path          {result.path}\n"
         f"size          {result.bytes_written} bytes ({_size(result.bytes_written)})\n"
         f"sha256        {result.sha256}\n"
@@ -229,12 +328,59 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
+#: ``-o -``: the video to stdout, as curl and wget do.
+STDOUT = "-"
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    if args.output == STDOUT and args.json:
+        raise InvalidParameterError("--json cannot be used with -o - (stdout carries the video)")
+
+
+def _to_stdout(client: ModelGates, args: argparse.Namespace, job_id: str, index: int) -> None:
+    """Stream output ``index`` to stdout (no temporary file: nothing to resume)."""
+    out = sys.stdout.buffer
+    with _download_progress(args) as bar, naming_destination("<stdout>"):
+        with client.videos.stream(job_id, index=index) as video:
+            progress = ProgressReporter(bar)
+            progress.total = video.content_length
+            for chunk in video.iter_bytes():
+                out.write(chunk)
+                progress.advance(len(chunk))
+            progress.finish()
+        out.flush()
+
+
 def _cmd_download(args: argparse.Namespace) -> int:
-    with _client(args) as client, _download_progress(args) as bar:
-        result = client.videos.download(
-            args.job_id, args.output, index=args.index, overwrite=args.overwrite, on_progress=bar
-        )
-    _emit(args, _result_data(result), _result_text(result))
+    _check_output(args)
+    if args.all:
+        return _download_all(args)
+    with _client(args) as client:
+        if args.output == STDOUT:
+            _to_stdout(client, args, args.job_id, args.index)
+            return 0
+        with _download_progress(args) as bar:
+            result = client.videos.download(
+                args.job_id,
+                args.output,
+                index=args.index,
+                overwrite=args.overwrite,
+                on_progress=bar,
+            )
+    _emit(args, _result_data(result, args.job_id), _result_text(result, args.job_id))
+    return 0
+
+
+def _download_all(args: argparse.Namespace) -> int:
+    if args.output == STDOUT:
+        raise InvalidParameterError("--all writes one file per output: -o must be a directory")
+    with _client(args) as client:
+        results = client.videos.download_all(args.job_id, args.output, overwrite=args.overwrite)
+    _emit(
+        args,
+        [_result_data(result, args.job_id) for result in results],
+        "\n".join(_result_text(result, args.job_id) for result in results),
+    )
     return 0
 
 
@@ -284,6 +430,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    _check_output(args)
+    if args.output == STDOUT:
+        return _generate_to_stdout(args)
+    seen = _JobSeen(_status_line(args))
     with _client(args) as client, _download_progress(args) as bar:
         result = client.videos.generate(
             model=args.model,
@@ -292,13 +442,45 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             poll_interval=args.poll_interval,
             timeout=args.timeout,
             on_progress=bar,
-            on_update=_status_line(args),
+            on_update=seen,
             overwrite=args.overwrite,
             check=args.check,
             **_request_fields(args),
         )
-    _emit(args, _result_data(result), _result_text(result))
+    assert seen.job_id is not None  # wait() reports every poll, the first included
+    _emit(args, _result_data(result, seen.job_id), _result_text(result, seen.job_id))
     return 0
+
+
+def _generate_to_stdout(args: argparse.Namespace) -> int:
+    """``generate -o -``: ``videos.generate``'s steps, with the video streamed to stdout."""
+    with _client(args) as client:
+        job = client.videos.create(
+            model=args.model, prompt=args.prompt, check=args.check, **_request_fields(args)
+        )
+        with carrying_job_id(job.id, ("wait", {}), ("download", {"dest": STDOUT})):
+            client.videos.wait(
+                job.id,
+                timeout=args.timeout,
+                poll_interval=args.poll_interval,
+                on_update=_status_line(args),
+            )
+        with carrying_job_id(job.id, ("download", {"dest": STDOUT})):
+            _to_stdout(client, args, job.id, 0)
+    return 0
+
+
+class _JobSeen:
+    """An ``on_update`` that remembers the job's id (and shows its status on a terminal)."""
+
+    def __init__(self, show: Callable[[VideoJob], None] | None) -> None:
+        self._show = show
+        self.job_id: str | None = None
+
+    def __call__(self, job: VideoJob) -> None:
+        self.job_id = job.id
+        if self._show is not None:
+            self._show(job)
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
@@ -353,12 +535,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"modelgates {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log requests and retries to stderr"
-    )
+    verbose_help = "log each request (method, URL, status, time) and retry to stderr; -vv: more"
+    parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose_help)
+    parser.set_defaults(command_parser=None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     api = argparse.ArgumentParser(add_help=False)
+    # Also after the subcommand (modelgates videos download J -v); SUPPRESS keeps the
+    # subcommand from resetting a -v given before it.
+    api.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help=verbose_help
+    )
     api.add_argument(
         "--base-url",
         default=None,
@@ -373,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     progress = argparse.ArgumentParser(add_help=False)
     progress.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     request = argparse.ArgumentParser(add_help=False)
-    request.add_argument("--model", required=True, help="a model id (see: videos models)")
+    request.add_argument("--model", help="a model id (see: videos models)")
     request.add_argument("--prompt", help="what the video shows")
     request.add_argument("--resolution", help="e.g. 720p")
     request.add_argument("--aspect-ratio", help="e.g. 16:9")
@@ -417,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument(
         "--check", action="store_true", help="check values against the model's capabilities first"
     )
+    for action in request._actions:  # what the bundled API document requires
+        action.required = action.dest in REQUIRED_CREATE_FIELDS
     waiting = argparse.ArgumentParser(add_help=False)
     waiting.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds to wait for the job (default 1800)"
@@ -430,7 +619,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         default=".",
         metavar="PATH",
-        help="file to write, or directory for JOB_ID.mp4 (default: the current directory)",
+        help="file to write, or directory for JOB_ID.mp4 (created if missing; default: the "
+        "current directory); - writes the video to stdout",
     )
     output.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
@@ -445,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
             epilog=_exit_code_help(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler, command_parser=sub)
         return sub
 
     videos = commands.add_parser("videos", help="video generation jobs")
@@ -471,8 +661,14 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_download,
     )
     download.add_argument("job_id", metavar="JOB_ID")
-    download.add_argument(
+    which = download.add_mutually_exclusive_group()
+    which.add_argument(
         "--index", type=_non_negative_int, default=0, help="which output (default 0)"
+    )
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="every output of the job into the directory -o names (JOB_ID.mp4, JOB_ID-1.mp4, ...)",
     )
 
     emulator = commands.add_parser(
@@ -504,27 +700,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    with _verbose_logging(args.verbose):
+    with contextlib.ExitStack() as stack:
+        if args.verbose:
+            level = logging.INFO if args.verbose == 1 else logging.DEBUG
+            stack.enter_context(_log.printing(level, sys.stderr))
+        stack.enter_context(using(CLIWording(args.command_parser, args)))
         return _run(args)
-
-
-@contextlib.contextmanager
-def _verbose_logging(enabled: bool) -> Iterator[None]:
-    """With -v: the library's INFO lines (requests retried, downloads continued) on stderr."""
-    if not enabled:
-        yield
-        return
-    logger = logging.getLogger("modelgates")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("modelgates: %(message)s"))
-    previous = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
+    raise AssertionError("unreachable")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -533,6 +715,8 @@ def _run(args: argparse.Namespace) -> int:
     except (ModelGatesError, OSError, KeyboardInterrupt) as exc:
         message = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
         print(f"modelgates: error: {message}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", ()):
+            print(f"modelgates: {note}", file=sys.stderr)
         return exit_code(exc)
     except Exception as exc:  # a bug: still one line, with a way to get the traceback
         if os.environ.get("MODELGATES_DEBUG"):

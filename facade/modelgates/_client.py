@@ -17,7 +17,9 @@ from typing import Self
 import attrs
 import httpx
 
-from . import _adapter
+from . import _adapter, _log
+from ._docs import share_docstrings
+from ._errors import InvalidParameterError
 from ._keys import APIKey, resolve_api_key
 from ._retry import RetryPolicy
 from ._transport import (
@@ -36,27 +38,41 @@ from ._videos import AsyncVideos, Videos
 DEFAULT_MAX_RETRIES = 2
 
 
+def _retry_policy(max_retries: int | None, retry: RetryPolicy | None) -> RetryPolicy:
+    """One rule: ``retry`` is the whole policy; ``max_retries`` alone is its shorthand.
+    Both at once is refused unless they agree, as either silently winning surprises."""
+    if max_retries is not None:
+        max_retries = check_retries(max_retries)
+    if retry is None:
+        return RetryPolicy(max_retries=DEFAULT_MAX_RETRIES if max_retries is None else max_retries)
+    if not isinstance(retry, RetryPolicy):
+        raise InvalidParameterError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+    if max_retries is not None and max_retries != retry.max_retries:
+        raise InvalidParameterError(
+            f"max_retries={max_retries} contradicts retry=RetryPolicy(max_retries="
+            f"{retry.max_retries}): give one of them (the policy's max_retries is its count)"
+        )
+    return retry
+
+
 def _configure(
     api_key: str | APIKey | None,
     base_url: str | httpx.URL | None,
     timeout: TimeoutTypes,
-    max_retries: int,
+    max_retries: int | None,
     allow_insecure_http: bool,
     retry: RetryPolicy | None,
 ) -> ClientConfig:
-    max_retries = check_retries(max_retries)
-    if retry is None:
-        retry = RetryPolicy(max_retries=max_retries)
-    elif max_retries != DEFAULT_MAX_RETRIES:
-        retry = attrs.evolve(retry, max_retries=max_retries)
-    url = check_base_url(
-        resolve_base_url(base_url, os.environ), allow_insecure_http=allow_insecure_http
-    )
+    _log.configure_from_env(os.environ)
+    policy = _retry_policy(max_retries, retry)
+    raw_url, source = resolve_base_url(base_url, os.environ)
+    url = check_base_url(raw_url, allow_insecure_http=allow_insecure_http, source=source)
     return ClientConfig(
         base_url=url,
         key=resolve_api_key(api_key),
         timeout=make_timeout(timeout),
-        retry=retry,
+        retry=policy,
+        base_url_source=source,
     )
 
 
@@ -109,6 +125,10 @@ class ModelGates(_ClientBase):
     through; the key (sent to the base URL's origin only), retries, timeouts and errors
     are still the facade's, and the client stays yours to close. Without either,
     ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY`` apply as in httpx.
+
+    Retries: ``max_retries`` (default 2) is shorthand for ``retry=RetryPolicy(max_retries=N)``;
+    giving both with different counts raises ``InvalidParameterError``.
+    ``MODELGATES_LOG=info`` (or ``debug``) prints each request and retry on stderr.
     """
 
     def __init__(
@@ -117,7 +137,7 @@ class ModelGates(_ClientBase):
         api_key: str | None = None,
         base_url: str | None = None,
         timeout: float | httpx.Timeout | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retries: int | None = None,
         allow_insecure_http: bool = False,
         transport: httpx.BaseTransport | None = None,
         retry: RetryPolicy | None = None,
@@ -129,10 +149,23 @@ class ModelGates(_ClientBase):
     def _setup(self, config: ClientConfig, pool: ConnectionPool, *, owns_pool: bool) -> None:
         self._config, self._pool, self._owns_pool = config, pool, owns_pool
         self._http, self._json_http = config.sync_clients(pool)
-        self.videos = Videos(self._http, self._json_http, config)
-        self.raw = _adapter.raw_client(
+        self._videos = Videos(self._http, self._json_http, config)
+        self._raw = _adapter.raw_client(
             str(config.base_url), config.key, config.timeout, sync_client=self._json_http
         )
+
+    @property
+    def videos(self) -> Videos:
+        """Video generation: ``create``, ``get``, ``wait``, ``models``, ``download``,
+        ``download_all``, ``generate`` (all three in one) and ``stream``."""
+        return self._videos
+
+    @property
+    def raw(self) -> _adapter.GeneratedClient:
+        """The generated ``modelgates_api`` client on this client's connections (same key,
+        base URL, timeouts, retries, error classes), for endpoints ``videos`` does not wrap:
+        ``get_video.sync(job_id, client=client.raw)``."""
+        return self._raw
 
     def with_options(
         self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None
@@ -145,6 +178,7 @@ class ModelGates(_ClientBase):
         return copy
 
     def close(self) -> None:
+        """Close the connections (``with ModelGates() as client:`` does it for you)."""
         if self._owns_pool:
             self._json_http.close()
             self._http.close()
@@ -170,7 +204,7 @@ class AsyncModelGates(_ClientBase):
         api_key: str | None = None,
         base_url: str | None = None,
         timeout: float | httpx.Timeout | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retries: int | None = None,
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         retry: RetryPolicy | None = None,
@@ -182,10 +216,18 @@ class AsyncModelGates(_ClientBase):
     def _setup(self, config: ClientConfig, pool: ConnectionPool, *, owns_pool: bool) -> None:
         self._config, self._pool, self._owns_pool = config, pool, owns_pool
         self._http, self._json_http = config.async_clients(pool)
-        self.videos = AsyncVideos(self._http, self._json_http, config)
-        self.raw = _adapter.raw_client(
+        self._videos = AsyncVideos(self._http, self._json_http, config)
+        self._raw = _adapter.raw_client(
             str(config.base_url), config.key, config.timeout, async_client=self._json_http
         )
+
+    @property
+    def videos(self) -> AsyncVideos:
+        return self._videos
+
+    @property
+    def raw(self) -> _adapter.GeneratedClient:
+        return self._raw
 
     def with_options(
         self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None
@@ -210,3 +252,6 @@ class AsyncModelGates(_ClientBase):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+share_docstrings(AsyncModelGates, ModelGates)

@@ -35,6 +35,9 @@ from ._errors import (
     APIStatusError,
     DownloadIntegrityError,
     InvalidParameterError,
+    call,
+    naming_destination,
+    param,
 )
 from ._files import AtomicWriter, PartialInfo, refuse_existing, resolve_destination
 from ._retry import EXTENSION, RETRY_STATUSES, RetryBudget, RetryPolicy
@@ -128,15 +131,18 @@ class _Download:
         if options.expected_sha256 is not None and not re.fullmatch(
             r"[0-9a-fA-F]{64}", options.expected_sha256
         ):
-            raise InvalidParameterError("expected_sha256 must be 64 hex digits")
+            raise InvalidParameterError(f"{param('expected_sha256')} must be 64 hex digits")
         if options.on_progress is not None and not callable(options.on_progress):
-            raise InvalidParameterError("on_progress must be a callable(done, total) or None")
+            raise InvalidParameterError(
+                f"{param('on_progress')} must be a callable(done, total) or None"
+            )
         self.target: Path = resolve_destination(dest, self.job_id, self.index)
         refuse_existing(self.target, options.overwrite)
         self.validator: str | None = None
         self.total: int | None = None
         self.content_type: str | None = None
-        self.writer = self._writer()
+        with naming_destination(self.target):
+            self.writer = self._writer()
         self.progress = ProgressReporter(options.on_progress, done=self.writer.bytes_written)
         self.progress.total = self.total
         self.budget = RetryBudget(options.policy, f"download of {self.job_id} output {self.index}")
@@ -279,14 +285,33 @@ class _Download:
                 self.writer.bytes_written,
                 self.target.name,
             )
+            again = call("download", self.job_id, **self._call_options())
+            exc.add_note(
+                f"kept {self.writer.bytes_written} bytes of {str(self.target)!r}; "
+                f"{again} continues from there"
+            )
         else:
             self.writer.discard()
+
+    def _call_options(self) -> dict[str, object]:
+        """This download's arguments, for the call that continues it."""
+        options: dict[str, object] = {"dest": self.target}
+        if self.index:
+            options["index"] = self.index
+        if self.options.overwrite:
+            options["overwrite"] = True
+        return options
 
 
 def download(
     http: httpx.Client, job_id: str, dest: str | os.PathLike[str], options: DownloadOptions
 ) -> DownloadResult:
     job = _Download(job_id, dest, options)
+    with naming_destination(job.target):
+        return _download(http, job, options)
+
+
+def _download(http: httpx.Client, job: _Download, options: DownloadOptions) -> DownloadResult:
     try:
         while True:
             try:
@@ -317,6 +342,13 @@ async def download_async(
     http: httpx.AsyncClient, job_id: str, dest: str | os.PathLike[str], options: DownloadOptions
 ) -> DownloadResult:
     job = await anyio.to_thread.run_sync(_Download, job_id, dest, options)
+    with naming_destination(job.target):
+        return await _download_async(http, job, options)
+
+
+async def _download_async(
+    http: httpx.AsyncClient, job: _Download, options: DownloadOptions
+) -> DownloadResult:
     try:
         while True:
             try:

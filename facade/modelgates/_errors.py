@@ -7,12 +7,23 @@ right class and never a ``JSONDecodeError`` or ``KeyError``.
 
 Nothing here ever holds a request header, so the API key cannot leak through an exception.
 Every exception pickles (to cross process pools) with all its fields.
+
+Messages name what the caller can change in the caller's own words: a library user reads
+``overwrite=True`` and ``client.videos.wait('job-1')``, a CLI user reads ``--overwrite`` and
+``modelgates videos wait job-1``. Every message that names a parameter, a setting or a call
+asks the current ``Wording`` (``param``, ``setting``, ``call``); this module's default speaks
+Python, and the CLI installs its own for the duration of a command (``using``). So the
+library never knows a flag, and the CLI never rewrites a message.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import errno as errnos
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -22,15 +33,86 @@ from typing import Any
 MAX_BODY_CHARS = 2000
 
 
+class Wording:
+    """How messages name parameters, settings and calls: here, as a Python caller writes
+    them. The CLI subclasses it with its flags and commands."""
+
+    def param(self, name: str) -> str:
+        """A parameter: ``poll_interval`` (CLI: ``--poll-interval``)."""
+        return name
+
+    def argument(self, name: str) -> str:
+        """Where a value came from: ``the base_url argument`` (CLI: ``--base-url``)."""
+        return f"the {name} argument"
+
+    def setting(self, name: str, value: str) -> str | None:
+        """A parameter with a value, ``value`` as Python source: ``overwrite=True`` (CLI:
+        ``--overwrite``); None when the caller has no way to give it (no such flag)."""
+        return f"{name}={value}"
+
+    def call(self, method: str, job_id: str, **options: object) -> str:
+        """A ``client.videos`` call that continues or inspects a job:
+        ``client.videos.download('job-1', 'out.mp4')`` (CLI: ``modelgates videos download
+        job-1 -o out.mp4``). ``dest`` is positional; other options are keywords."""
+        args = [repr(job_id)]
+        dest = options.pop("dest", None)
+        if dest is not None:
+            args.append(repr(str(dest)))
+        args += [f"{key}={value!r}" for key, value in options.items()]
+        return f"client.videos.{method}({', '.join(args)})"
+
+
+#: The library's own words; ``Wording`` holds no state, so one instance serves all.
+PYTHON_WORDING = Wording()
+_WORDING: contextvars.ContextVar[Wording] = contextvars.ContextVar(
+    "modelgates_wording", default=PYTHON_WORDING
+)
+
+
+@contextlib.contextmanager
+def using(wording: Wording) -> Iterator[None]:
+    """Messages built inside this block speak ``wording``'s language (threads started
+    inside must run in a copy of this context: ``contextvars.copy_context().run``)."""
+    token = _WORDING.set(wording)
+    try:
+        yield
+    finally:
+        _WORDING.reset(token)
+
+
+def param(name: str) -> str:
+    return _WORDING.get().param(name)
+
+
+def argument(name: str) -> str:
+    return _WORDING.get().argument(name)
+
+
+def setting(name: str, value: str) -> str | None:
+    return _WORDING.get().setting(name, value)
+
+
+def call(method: str, job_id: str, **options: object) -> str:
+    return _WORDING.get().call(method, job_id, **options)
+
+
 def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
     exc = cls.__new__(cls)
     exc.args = args
-    exc.__dict__.update(state)
+    for name, value in state.items():
+        setattr(exc, name, value)  # setattr: OSError's errno/filename are not in __dict__
     return exc
 
 
 class ModelGatesError(Exception):
-    """Base class of every error this library raises on purpose."""
+    """Base class of every error this library raises on purpose.
+
+    ``job_id`` names the video job the error concerns when one exists: every exception
+    that ``videos.generate`` raises after creating its job carries it (a billed job id is
+    never lost).
+    """
+
+    job_id: str | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keyword-only constructors do not survive the default (cls(*args)) unpickling.
@@ -53,8 +135,107 @@ class InvalidParameterError(ModelGatesError, ValueError):
     """An argument was rejected before any request was sent."""
 
 
+class InvalidBaseURLError(InvalidParameterError):
+    """The base URL (argument or ``MODELGATES_BASE_URL``) is not an absolute http(s) URL."""
+
+
 class DestinationExistsError(ModelGatesError, FileExistsError):
     """The download's destination exists and ``overwrite`` was not given."""
+
+
+class FileSystemError(ModelGatesError, OSError):
+    """Writing a download failed in the file system: permission, space, a read-only file
+    system, a file where a directory is needed.
+
+    ``dest`` is the caller's destination file (never the hidden temporary file beside it);
+    ``errno`` and ``strerror`` are the operating system's. The exception is also the
+    matching ``OSError`` subclass (``PermissionError``, ``NotADirectoryError``, ...), as
+    ``DestinationExistsError`` is also a ``FileExistsError``.
+    """
+
+    def __init__(
+        self, message: str, *, dest: str, errno: int | None = None, strerror: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.dest = dest
+        self.errno = errno
+        self.strerror = strerror
+        self.filename = dest
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {**self.__dict__, "errno": self.errno, "strerror": self.strerror}
+        return (_restore, (type(self), self.args, state))
+
+
+class _FileSystemPermissionError(FileSystemError, PermissionError):
+    pass
+
+
+class _FileSystemNotFoundError(FileSystemError, FileNotFoundError):
+    pass
+
+
+class _FileSystemNotADirectoryError(FileSystemError, NotADirectoryError):
+    pass
+
+
+class _FileSystemIsADirectoryError(FileSystemError, IsADirectoryError):
+    pass
+
+
+_FILE_SYSTEM_CLASSES: dict[int, type[FileSystemError]] = {
+    errnos.EACCES: _FileSystemPermissionError,
+    errnos.EPERM: _FileSystemPermissionError,
+    errnos.ENOENT: _FileSystemNotFoundError,
+    errnos.ENOTDIR: _FileSystemNotADirectoryError,
+    errnos.EISDIR: _FileSystemIsADirectoryError,
+}
+
+#: Plainer words than strerror's for what a user can fix.
+_FILE_SYSTEM_REASONS = {
+    errnos.ENOTDIR: "a file is in the way where a directory is needed",
+    errnos.EISDIR: "it is a directory",
+}
+
+
+def file_system_error(exc: OSError, dest: str | os.PathLike[str]) -> FileSystemError:
+    """``exc`` (about whatever file the OS named: often the temporary one) as the error
+    about ``dest``, the file the caller asked for."""
+    where = os.fspath(dest)
+    number = exc.errno
+    reason = _FILE_SYSTEM_REASONS.get(number or 0) or exc.strerror or str(exc)
+    cls = _FILE_SYSTEM_CLASSES.get(number or 0, FileSystemError)
+    return cls(f"cannot write {where!r}: {reason}", dest=where, errno=number, strerror=exc.strerror)
+
+
+@contextlib.contextmanager
+def naming_destination(dest: str | os.PathLike[str]) -> Iterator[None]:
+    """Inside: a plain ``OSError`` comes out as ``FileSystemError`` naming ``dest``."""
+    try:
+        yield
+    except ModelGatesError:
+        raise
+    except OSError as exc:
+        raise file_system_error(exc, dest) from exc
+
+
+@contextlib.contextmanager
+def carrying_job_id(job_id: str, *then: tuple[str, dict[str, object]]) -> Iterator[None]:
+    """Every exception leaving this block carries ``job_id`` (an attribute, on any
+    exception, Ctrl-C included) and, unless the job itself failed, a note naming the calls
+    that continue it (``then``: (method, options) pairs, in the caller's ``Wording``)."""
+    try:
+        yield
+    except BaseException as exc:
+        if getattr(exc, "job_id", None) is None:
+            exc.job_id = job_id  # type: ignore[attr-defined]
+        if then and not isinstance(exc, VideoJobFailedError):
+            steps = ", then ".join(call(method, job_id, **options) for method, options in then)
+            exc.add_note(f"video job {job_id} exists; continue it with: {steps}")
+        raise
 
 
 class UnexpectedContentError(ModelGatesError):
@@ -90,6 +271,7 @@ class VideoJobFailedError(ModelGatesError):
         reason = f": {job.error}" if getattr(job, "error", None) else ""
         super().__init__(f"video job {job.id} {job.status}{reason}")
         self.job = job
+        self.job_id = job.id
 
 
 class VideoJobTimeoutError(ModelGatesError, TimeoutError):
@@ -98,9 +280,11 @@ class VideoJobTimeoutError(ModelGatesError, TimeoutError):
     def __init__(self, job: Any, waited: float) -> None:
         super().__init__(
             f"video job {job.id} is still {job.status} after {waited:.0f} s; it may still "
-            f"finish: wait again, or check it later with videos.get({job.id!r})"
+            f"finish: wait again with {call('wait', job.id)}, "
+            f"or check it later with {call('get', job.id)}"
         )
         self.job = job
+        self.job_id = job.id
         self.waited = waited
 
 

@@ -22,6 +22,7 @@ and locking it). A live download's temporary is never touched, however long it s
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib.util
 import json
@@ -38,7 +39,13 @@ from typing import IO
 
 import attrs
 
-from ._errors import DestinationExistsError, InvalidParameterError
+from ._errors import (
+    DestinationExistsError,
+    InvalidParameterError,
+    naming_destination,
+    param,
+    setting,
+)
 from ._types import DownloadResult
 
 logger = logging.getLogger("modelgates")
@@ -62,28 +69,35 @@ def default_filename(job_id: str, index: int) -> str:
 
 def resolve_destination(dest: str | os.PathLike[str], job_id: str, index: int) -> Path:
     """The file to write: ``dest`` itself, or a name made from the job id inside ``dest``
-    when it is an existing directory or ends with a path separator (then it is created)."""
+    when it is an existing directory or ends with a path separator.
+
+    One rule for every destination: missing parent directories are created (``-o new/``
+    and ``-o new/x.mp4`` alike, as ``mkdir -p`` would); a file where a directory is needed
+    is a ``FileSystemError`` (``NotADirectoryError``) naming ``dest``."""
     try:
         raw = os.fspath(dest)
     except TypeError:
         raise InvalidParameterError(
-            f"dest must be a path (str or os.PathLike), not {type(dest).__name__}"
+            f"{param('dest')} must be a path (str or os.PathLike), not {type(dest).__name__}"
         ) from None
     if not isinstance(raw, str) or not raw:
-        raise InvalidParameterError("dest must be a non-empty str path")
+        raise InvalidParameterError(f"{param('dest')} must be a non-empty str path")
     path = Path(raw).expanduser()
-    if raw.endswith(("/", os.sep)):
-        path.mkdir(parents=True, exist_ok=True)
-    if path.is_dir():
-        return path / default_filename(job_id, index)
-    if not path.parent.is_dir():
-        raise InvalidParameterError(f"dest {raw!r}: directory {str(path.parent)!r} does not exist")
-    return path
+    is_directory = raw.endswith(("/", os.sep)) or path.is_dir()
+    target = path / default_filename(job_id, index) if is_directory else path
+    with naming_destination(target):
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # mkdir's word for "a file is there"
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory") from None
+    return target
 
 
 def refuse_existing(path: Path, overwrite: bool) -> None:
     if not overwrite and path.exists():
-        raise DestinationExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
+        raise DestinationExistsError(
+            f"{str(path)!r} exists; pass {setting('overwrite', 'True')} to replace it"
+        )
 
 
 def partial_path(final: Path) -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final, NoReturn
 
-from ._errors import InvalidAPIKeyError, MissingAPIKeyError
+from ._errors import InvalidAPIKeyError, MissingAPIKeyError, setting
 
 ENV_KEY: Final = "MODELGATES_API_KEY"
 ENV_KEY_FILE: Final = "MODELGATES_API_KEY_FILE"
@@ -64,18 +64,27 @@ def _checked(raw: str, source: str) -> APIKey | None:
 def resolve_api_key(
     api_key: str | APIKey | None, environ: Mapping[str, str] | None = None
 ) -> APIKey:
-    """The key to use: the argument, else the environment, else the key file."""
+    """The key to use: the argument, else the environment, else the key file.
+
+    A blank source (``MODELGATES_API_KEY='   '``) counts as unset, so a later source may
+    still give the key; when none does, the error names the blank one, the likeliest
+    mistake."""
     if isinstance(api_key, APIKey):
         return api_key
+    if api_key is not None and not isinstance(api_key, str):
+        raise InvalidAPIKeyError(f"api_key must be a str, not {type(api_key).__name__}")
     env = os.environ if environ is None else environ
+    blank: list[str] = []
     if api_key is not None:
         key = _checked(api_key, "the api_key argument")
         if key is not None:
             return key
+        blank.append("the api_key argument is blank")
     if ENV_KEY in env:
         key = _checked(env[ENV_KEY], ENV_KEY)
         if key is not None:
             return key
+        blank.append(f"{ENV_KEY} is set but blank")
     key_file = env.get(ENV_KEY_FILE, "").strip()
     if key_file:
         try:
@@ -90,7 +99,10 @@ def resolve_api_key(
         key = _checked(text, f"the file named by {ENV_KEY_FILE} ({key_file})")
         if key is not None:
             return key
+        blank.append(f"the file named by {ENV_KEY_FILE} ({key_file}) is empty")
+    by_argument = setting("api_key", "...")
+    ways = f"pass {by_argument}, or set" if by_argument else "set"
+    problem = "; ".join(blank) if blank else "no API key"
     raise MissingAPIKeyError(
-        "no API key: pass api_key=..., or set "
-        f"{ENV_KEY} (the key) or {ENV_KEY_FILE} (a file holding it)"
+        f"{problem}: {ways} {ENV_KEY} (the key) or {ENV_KEY_FILE} (a file holding it)"
     )

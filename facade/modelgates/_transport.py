@@ -32,14 +32,23 @@ from ._errors import (
     APIConnectionError,
     APITimeoutError,
     InsecureURLError,
+    InvalidBaseURLError,
     InvalidParameterError,
+    argument,
+    param,
+    setting,
     status_error,
 )
 from ._keys import APIKey
+from ._log import AsyncLoggedTransport, LoggedTransport, describe
 from ._retry import AsyncRetryingTransport, RetryingTransport, RetryPolicy
 
 DEFAULT_BASE_URL: Final = "https://modelgates.ai/api/v1"
 ENV_BASE_URL: Final = "MODELGATES_BASE_URL"
+#: Where the base URL came from: the ``base_url`` argument, ``MODELGATES_BASE_URL``, or
+#: None for the default. Requests carry it (this extension) so that a connection error
+#: can say which setting to fix.
+SOURCE_EXTENSION: Final = "modelgates.base_url_source"
 #: Connect within 10 s; a read may wait 60 s for the next bytes; a whole download has no cap.
 DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
 USER_AGENT: Final = f"modelgates-python/{__version__}"
@@ -62,29 +71,50 @@ def origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port or default_port)
 
 
-def check_base_url(base_url: str | httpx.URL, *, allow_insecure_http: bool = False) -> httpx.URL:
-    """The parsed base URL, if the API key may be sent to it."""
+def _named(source: str | None) -> str:
+    """The setting a base URL came from, in the caller's words."""
+    if source == "base_url":
+        return param("base_url")
+    return source or "the default base URL"
+
+
+def check_base_url(
+    base_url: str | httpx.URL,
+    *,
+    allow_insecure_http: bool = False,
+    source: str | None = "base_url",
+) -> httpx.URL:
+    """The parsed base URL, if the API key may be sent to it. ``source`` names where it
+    came from (see ``SOURCE_EXTENSION``) for the messages."""
+    where = _named(source)
     try:
         url = httpx.URL(str(base_url))
     except httpx.InvalidURL as exc:
-        raise InvalidParameterError(f"base_url {str(base_url)!r} is not a URL: {exc}") from None
+        raise InvalidBaseURLError(f"{where} {str(base_url)!r} is not a URL: {exc}") from None
     if url.scheme not in {"http", "https"} or not url.host:
-        raise InvalidParameterError(
-            f"base_url {str(base_url)!r} must be an absolute http:// or https:// URL"
+        raise InvalidBaseURLError(
+            f"{where} {str(base_url)!r} is not an absolute http:// or https:// URL"
         )
     if url.scheme == "http" and not is_loopback(url.host) and not allow_insecure_http:
+        allow = setting("allow_insecure_http", "True")
         raise InsecureURLError(
-            f"base_url {str(url)!r} is plain http to {url.host!r}, which would send the API key "
-            "in clear text; use https, a loopback host, or pass allow_insecure_http=True"
+            f"{where} {str(url)!r} is plain http to {url.host!r}, which would send the API key "
+            f"in clear text; use https, a loopback host, or pass {allow}"
         )
     # Keep a trailing slash off, so relative operation paths join under it.
     return url.copy_with(path=url.path.rstrip("/") or "/")
 
 
-def resolve_base_url(base_url: str | httpx.URL | None, environ: Mapping[str, str]) -> str:
+def resolve_base_url(
+    base_url: str | httpx.URL | None, environ: Mapping[str, str]
+) -> tuple[str, str | None]:
+    """The base URL to use and where it came from (see ``SOURCE_EXTENSION``)."""
     if base_url is not None:
-        return str(base_url)
-    return environ.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL
+        return str(base_url), "base_url"
+    from_env = environ.get(ENV_BASE_URL, "").strip()
+    if from_env:
+        return from_env, ENV_BASE_URL
+    return DEFAULT_BASE_URL, None
 
 
 def make_timeout(timeout: TimeoutTypes) -> httpx.Timeout:
@@ -272,6 +302,8 @@ class ClientConfig:
     key: APIKey
     timeout: httpx.Timeout
     retry: RetryPolicy
+    #: Where ``base_url`` came from (see ``SOURCE_EXTENSION``).
+    base_url_source: str | None = "base_url"
 
     def _client_kwargs(self) -> dict[str, object]:
         return {
@@ -290,7 +322,8 @@ class ClientConfig:
 
         def retrying(inner: Any) -> httpx.BaseTransport:
             assert isinstance(inner, httpx.BaseTransport)
-            return RetryingTransport(inner, self.retry)
+            sourced = _SourcedTransport(inner, self.base_url_source)
+            return RetryingTransport(LoggedTransport(sourced), self.retry)
 
         transport = retrying(pool.direct)
         mounts = {k: None if t is None else retrying(t) for k, t in pool.mounts.items()}
@@ -303,7 +336,8 @@ class ClientConfig:
     def async_clients(self, pool: ConnectionPool) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
         def retrying(inner: Any) -> httpx.AsyncBaseTransport:
             assert isinstance(inner, httpx.AsyncBaseTransport)
-            return AsyncRetryingTransport(inner, self.retry)
+            sourced = _AsyncSourcedTransport(inner, self.base_url_source)
+            return AsyncRetryingTransport(AsyncLoggedTransport(sourced), self.retry)
 
         transport = retrying(pool.direct)
         mounts = {k: None if t is None else retrying(t) for k, t in pool.mounts.items()}
@@ -507,9 +541,48 @@ async def araise_for_status(response: httpx.Response) -> None:
         raise status_error(response.status_code, response.headers, response.content)
 
 
+class _SourcedTransport(httpx.BaseTransport):
+    """Marks each request with where its base URL came from (``SOURCE_EXTENSION``)."""
+
+    def __init__(self, inner: httpx.BaseTransport, source: str | None) -> None:
+        self._inner = inner
+        self._source = source
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.extensions[SOURCE_EXTENSION] = self._source
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncSourcedTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, source: str | None) -> None:
+        self._inner = inner
+        self._source = source
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.extensions[SOURCE_EXTENSION] = self._source
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def connection_error(exc: httpx.TransportError) -> APIConnectionError:
-    """The facade's error for an httpx transport failure (the request never got an answer)."""
+    """The facade's error for an httpx transport failure (the request never got an answer):
+    which request, and where its base URL came from, so the message says what to check."""
     detail = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"timed out ({type(exc).__name__}): {detail}")
-    return APIConnectionError(f"connection failed ({type(exc).__name__}): {detail}")
+    try:
+        request: httpx.Request | None = exc.request
+    except RuntimeError:  # raised outside a client: no request attached
+        request = None
+    timed_out = isinstance(exc, httpx.TimeoutException)
+    what = "timed out" if timed_out else "connection failed"
+    if request is not None:
+        source = request.extensions.get(SOURCE_EXTENSION, "base_url")
+        where = argument("base_url") if source == "base_url" else _named(source)
+        origin_of = f"base URL from {where}" if source is not None else where
+        what += f" {'on' if timed_out else 'to'} {describe(request)} ({origin_of})"
+    message = f"{what} ({type(exc).__name__}): {detail}"
+    return APITimeoutError(message) if timed_out else APIConnectionError(message)

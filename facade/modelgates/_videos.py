@@ -13,6 +13,7 @@ added, sent as given). The request fields are typed once, in ``_requests``.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,9 @@ import attrs
 import httpx
 
 from . import _adapter
+from ._docs import share_docstrings
 from ._download import DownloadOptions, ProgressCallback, download, download_async
+from ._errors import carrying_job_id
 from ._requests import VideoRequestFields, request_fields
 from ._retry import RetryPolicy
 from ._stream import AsyncVideoStream, VideoStream, open_async_stream, open_stream
@@ -72,6 +75,20 @@ def _download_options(
     )
 
 
+def _given(typed: Mapping[str, Any], extra_body: object) -> dict[str, Any]:
+    """Every field a create request was given, for the required-field check."""
+    extra = dict(extra_body) if isinstance(extra_body, Mapping) else {}
+    return {**extra, **typed}
+
+
+def _download_call(dest: str | os.PathLike[str], overwrite: bool) -> tuple[str, dict[str, object]]:
+    """The ``download`` call that continues a ``generate`` (for the note on its errors)."""
+    options: dict[str, object] = {"dest": dest}
+    if overwrite:
+        options["overwrite"] = True
+    return ("download", options)
+
+
 def _directory(directory: str | os.PathLike[str]) -> Path:
     path = Path(os.fspath(directory)).expanduser()
     path.mkdir(parents=True, exist_ok=True)
@@ -104,8 +121,8 @@ class Videos:
         ``extra_body`` carries fields a newer API added, sent as given. With ``check=True``
         values are first checked against the model's listed capabilities. Not retried once
         it may have reached the server: a job is billed."""
-        check_prompt(model, prompt)
         typed = request_fields(fields)
+        check_prompt(model, prompt, _given(typed, extra_body))
         options = request_options(extra_headers, extra_query, timeout)
         if check:
             check_request(self.models(cached=True), model, typed)
@@ -219,8 +236,10 @@ class Videos:
         indices = output_indices(self._get(_adapter.get_request(check_job_id(job_id)), extras))
         target = _directory(directory)
         with ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
+            # Each in a copy of this context, so its messages speak the caller's Wording.
             futures = [
                 pool.submit(
+                    contextvars.copy_context().run,
                     self.download,
                     job_id,
                     target,
@@ -252,11 +271,25 @@ class Videos:
         request_timeout: float | httpx.Timeout | None = None,
         **fields: Unpack[VideoRequestFields],
     ) -> DownloadResult:
-        """Create a job, wait for it, and download its (first) video to ``dest``.
+        """Create a job, wait for it, and download its (first) video to ``dest``:
+        ``create``, ``wait`` and ``download`` in one call, with their arguments.
 
-        ``fields`` and ``extra_body`` as in ``create``; ``timeout`` bounds the wait,
-        ``request_timeout`` each request; ``extra_headers``/``extra_query`` go on every
-        request (create, each poll, the download)."""
+        ``fields`` and ``extra_body`` as in ``create``. ``timeout`` bounds the wait for the
+        job (seconds, ``None``: no bound); ``request_timeout`` bounds each request, and in
+        the download each network read, never the whole video (default: the client's).
+        ``extra_headers``/``extra_query`` go on every request (create, each poll, the
+        download). ``on_update(job)`` sees every poll, ``on_progress(done, total)`` the
+        download.
+
+        Raises what ``create`` raises before the job exists (``InvalidParameterError``,
+        ``APIStatusError``, ``APIConnectionError``); once it exists, every exception
+        (Ctrl-C included) carries ``job_id`` and a note naming the call that continues the
+        job: ``VideoJobFailedError`` (failed, cancelled or expired), ``VideoJobTimeoutError``
+        (still running at ``timeout``: it may still finish), ``APIStatusError`` and
+        ``APIConnectionError`` (polling or downloading), ``DestinationExistsError``,
+        ``FileSystemError``, ``UnexpectedContentError`` and ``DownloadIntegrityError``
+        (downloading). A download that breaks is kept for ``download`` to continue.
+        """
         extras = request_options(
             extra_headers, extra_query, request_timeout, timeout_name="request_timeout"
         )
@@ -270,24 +303,26 @@ class Videos:
             timeout=extras.timeout,
             **fields,
         )
-        self.wait(
-            job.id,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            on_update=on_update,
-            extra_headers=extras.headers,
-            extra_query=extras.query,
-            request_timeout=extras.timeout,
-        )
-        return self.download(
-            job.id,
-            dest,
-            overwrite=overwrite,
-            on_progress=on_progress,
-            timeout=extras.timeout,
-            extra_headers=extras.headers,
-            extra_query=extras.query,
-        )
+        with carrying_job_id(job.id, ("wait", {}), _download_call(dest, overwrite)):
+            self.wait(
+                job.id,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                on_update=on_update,
+                extra_headers=extras.headers,
+                extra_query=extras.query,
+                request_timeout=extras.timeout,
+            )
+        with carrying_job_id(job.id, _download_call(dest, overwrite)):
+            return self.download(
+                job.id,
+                dest,
+                overwrite=overwrite,
+                on_progress=on_progress,
+                timeout=extras.timeout,
+                extra_headers=extras.headers,
+                extra_query=extras.query,
+            )
 
     @contextlib.contextmanager
     def stream(
@@ -314,7 +349,10 @@ class Videos:
 
 
 class AsyncVideos:
-    """``client.videos`` of ``AsyncModelGates``: the same methods, awaited."""
+    """``client.videos`` of ``AsyncModelGates``: the same methods, awaited (each has its
+    sync twin's docstring). File writes run in a worker thread, off the event loop;
+    ``stream`` is ``async with client.videos.stream(job) as video: async for chunk in
+    video.iter_bytes(): ...``."""
 
     def __init__(
         self, stream_http: httpx.AsyncClient, json_http: httpx.AsyncClient, config: ClientConfig
@@ -336,8 +374,8 @@ class AsyncVideos:
         timeout: float | httpx.Timeout | None = None,
         **fields: Unpack[VideoRequestFields],
     ) -> VideoJob:
-        check_prompt(model, prompt)
         typed = request_fields(fields)
+        check_prompt(model, prompt, _given(typed, extra_body))
         options = request_options(extra_headers, extra_query, timeout)
         if check:
             check_request(await self.models(cached=True), model, typed)
@@ -409,7 +447,6 @@ class AsyncVideos:
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
     ) -> DownloadResult:
-        """As ``ModelGates.videos.download``; file writes run off the event loop."""
         options = _download_options(
             self._config,
             index,
@@ -488,24 +525,26 @@ class AsyncVideos:
             timeout=extras.timeout,
             **fields,
         )
-        await self.wait(
-            job.id,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            on_update=on_update,
-            extra_headers=extras.headers,
-            extra_query=extras.query,
-            request_timeout=extras.timeout,
-        )
-        return await self.download(
-            job.id,
-            dest,
-            overwrite=overwrite,
-            on_progress=on_progress,
-            timeout=extras.timeout,
-            extra_headers=extras.headers,
-            extra_query=extras.query,
-        )
+        with carrying_job_id(job.id, ("wait", {}), _download_call(dest, overwrite)):
+            await self.wait(
+                job.id,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                on_update=on_update,
+                extra_headers=extras.headers,
+                extra_query=extras.query,
+                request_timeout=extras.timeout,
+            )
+        with carrying_job_id(job.id, _download_call(dest, overwrite)):
+            return await self.download(
+                job.id,
+                dest,
+                overwrite=overwrite,
+                on_progress=on_progress,
+                timeout=extras.timeout,
+                extra_headers=extras.headers,
+                extra_query=extras.query,
+            )
 
     @contextlib.asynccontextmanager
     async def stream(
@@ -517,8 +556,6 @@ class AsyncVideos:
         extra_query: Mapping[str, Any] | None = None,
         timeout: float | httpx.Timeout | None = None,
     ) -> AsyncIterator[AsyncVideoStream]:
-        """``async with client.videos.stream(job) as video: async for chunk in
-        video.iter_bytes(): ...``"""
         extras = request_options(extra_headers, extra_query, timeout)
         async with open_async_stream(
             self._http,
@@ -529,3 +566,6 @@ class AsyncVideos:
             timeout=extras.timeout,
         ) as video:
             yield video
+
+
+share_docstrings(AsyncVideos, Videos)

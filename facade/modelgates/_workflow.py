@@ -20,6 +20,8 @@ from ._errors import (
     ResponseShapeError,
     VideoJobFailedError,
     VideoJobTimeoutError,
+    param,
+    setting,
 )
 from ._transport import NO_OPTIONS, RequestOptions, connection_error, is_loopback
 from ._types import VideoJob, VideoModel
@@ -54,13 +56,15 @@ def check_request(models: Sequence[VideoModel], model: str, fields: Mapping[str,
         value, accepted = fields.get(field), getattr(found, listing)
         if value is not None and accepted is not None and value not in accepted:
             raise InvalidParameterError(
-                f"{field}={value!r} is not accepted by {model}; "
+                f"{setting(field, repr(value)) or field} is not accepted by {model}; "
                 f"it accepts {', '.join(map(str, accepted))}"
             )
     if fields.get("seed") is not None and found.seed is False:
-        raise InvalidParameterError(f"seed is not supported by {model}")
+        raise InvalidParameterError(f"{param('seed')} is not supported by {model}")
     if fields.get("generate_audio") and found.generate_audio is False:
-        raise InvalidParameterError(f"generate_audio=True is not supported by {model}")
+        raise InvalidParameterError(
+            f"{setting('generate_audio', 'True') or 'generate_audio'} is not supported by {model}"
+        )
     for position, frame in enumerate(fields.get("frame_images") or ()):
         kind = frame.get("frame_type") if isinstance(frame, Mapping) else None
         accepted = found.supported_frame_images
@@ -82,19 +86,24 @@ def check_callback_url(url: object) -> None:
     except httpx.InvalidURL:
         parsed = None
     if parsed is None or parsed.scheme not in {"http", "https"} or not parsed.host:
-        raise InvalidParameterError(f"callback_url {url!r} is not an absolute https:// URL")
+        raise InvalidParameterError(
+            f"{param('callback_url')} {url!r} is not an absolute https:// URL"
+        )
     if parsed.scheme == "http" and not is_loopback(parsed.host):
         raise InvalidParameterError(
-            f"callback_url {url!r} is plain http to {parsed.host!r}: the API requires https "
+            f"{param('callback_url')} {url!r} is plain http to {parsed.host!r}: the API requires https "
             "(plain http is accepted for loopback receivers only)"
         )
 
 
-def check_prompt(model: object, prompt: object) -> None:
+def check_prompt(model: object, prompt: object, fields: dict[str, Any] | None = None) -> None:
+    """Before any request (the capability check's included): the required fields are
+    there, and model and prompt are strings."""
+    _adapter.check_required({**(fields or {}), "model": model, "prompt": prompt})
     if not isinstance(model, str) or not model:
-        raise InvalidParameterError("model must be a non-empty str")
+        raise InvalidParameterError(f"{param('model')} must be a non-empty str")
     if prompt is not None and not isinstance(prompt, str):
-        raise InvalidParameterError(f"prompt must be a str, not {type(prompt).__name__}")
+        raise InvalidParameterError(f"{param('prompt')} must be a str, not {type(prompt).__name__}")
 
 
 def _json(response: httpx.Response, operation: str) -> Any:
@@ -150,9 +159,11 @@ class Waiter:
         clock: Callable[[], float],
     ) -> None:
         if poll_interval <= 0:
-            raise InvalidParameterError(f"poll_interval must be > 0, got {poll_interval}")
+            raise InvalidParameterError(
+                f"{param('poll_interval')} must be > 0, got {poll_interval}"
+            )
         if timeout is not None and timeout < 0:
-            raise InvalidParameterError(f"timeout must be >= 0 or None, got {timeout}")
+            raise InvalidParameterError(f"{param('timeout')} must be >= 0 or None, got {timeout}")
         self.timeout = timeout
         self.poll_interval = poll_interval
         self._on_update = on_update
