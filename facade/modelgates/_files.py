@@ -126,6 +126,9 @@ class BackgroundHasher:
     """
 
     MAX_PENDING = 8
+    #: A Ctrl-C that lands inside the producer's ``put`` can lose the queue's wake-up (seen:
+    #: the CLI hung in ``stop()`` after Ctrl-C); the thread looks again this often.
+    RECHECK = 0.2
 
     def __init__(self) -> None:
         self._sha256 = hashlib.sha256()
@@ -140,7 +143,13 @@ class BackgroundHasher:
         self._queue.put(chunk)
 
     def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
+        while True:
+            try:
+                chunk = self._queue.get(timeout=self.RECHECK)
+            except queue.Empty:
+                continue
+            if chunk is None:
+                return
             self._sha256.update(chunk)
 
     def hexdigest(self) -> str:
