@@ -166,7 +166,12 @@ class FileSystemError(ModelGatesError, OSError):
         return str(self.args[0])
 
     def __reduce__(self) -> tuple[Any, ...]:
-        state = {**self.__dict__, "errno": self.errno, "strerror": self.strerror}
+        state = {
+            **self.__dict__,
+            "errno": self.errno,
+            "strerror": self.strerror,
+            "filename": self.filename,
+        }
         return (_restore, (type(self), self.args, state))
 
 
