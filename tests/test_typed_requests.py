@@ -244,7 +244,7 @@ def test_cli_callback_url_on_generate_is_checked(
          "--callback-url", "http://hooks.example.com/x", "--check"]
     )  # fmt: skip
     assert code == 2
-    assert "callback_url" in capsys.readouterr().err
+    assert "--callback-url 'http://hooks.example.com/x' is plain http" in capsys.readouterr().err
     assert [r.method for r in emulator.requests_to("api")] == ["GET"]
 
 

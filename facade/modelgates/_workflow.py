@@ -91,8 +91,8 @@ def check_callback_url(url: object) -> None:
         )
     if parsed.scheme == "http" and not is_loopback(parsed.host):
         raise InvalidParameterError(
-            f"{param('callback_url')} {url!r} is plain http to {parsed.host!r}: the API requires https "
-            "(plain http is accepted for loopback receivers only)"
+            f"{param('callback_url')} {url!r} is plain http to {parsed.host!r}: the API "
+            "requires https (plain http is accepted for loopback receivers only)"
         )
 
 
