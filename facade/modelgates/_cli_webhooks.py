@@ -205,7 +205,7 @@ def register(commands: Any, epilog: str) -> None:
             help=f"signing secret (repeatable, for rotation; default: ${webhooks.ENV_SECRET})",
         )
         parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
-        parser.set_defaults(handler=handler)
+        parser.set_defaults(handler=handler, command_parser=parser)
         return parser
 
     listen = command(
