@@ -57,6 +57,7 @@ from ._retry import RetryPolicy
 from ._stream import AsyncVideoStream, VideoStream
 from ._types import DownloadResult, VideoJob, VideoModel
 from ._videos import AsyncVideos, Videos
+from .batch import BatchIncompleteError, BatchItem, BatchLedgerError, BatchOutput, BatchResult
 
 __all__ = [
     "APIConnectionError",
@@ -70,6 +71,11 @@ __all__ = [
     "AuthenticationError",
     "BadGatewayError",
     "BadRequestError",
+    "BatchIncompleteError",
+    "BatchItem",
+    "BatchLedgerError",
+    "BatchOutput",
+    "BatchResult",
     "DestinationExistsError",
     "DownloadIntegrityError",
     "DownloadResult",

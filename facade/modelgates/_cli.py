@@ -64,6 +64,8 @@ from ._requests import (
     video_reference,
 )
 from ._types import DownloadResult, VideoJob
+from .batch import BatchIncompleteError
+from .batch._cli import add_commands as add_batch_commands
 
 #: (exception classes, exit code, meaning), most specific first; ``--help`` lists them by
 #: code.
@@ -76,6 +78,7 @@ EXIT_CODES: list[tuple[tuple[type[BaseException], ...], int, str]] = [
     ((InvalidParameterError,), 2, "invalid arguments"),
     ((VideoJobFailedError,), 13, "the job failed, was cancelled or expired"),
     ((VideoJobTimeoutError,), 14, "the job was still running at --timeout"),
+    ((BatchIncompleteError,), 15, "a batch ended incomplete"),
     ((AuthenticationError,), 4, "API key rejected (401)"),
     ((PaymentRequiredError,), 5, "payment required (402)"),
     ((NotFoundError,), 6, "no such job or output (404)"),
@@ -670,6 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="every output of the job into the directory -o names (JOB_ID.mp4, JOB_ID-1.mp4, ...)",
     )
+    add_batch_commands(command, [api], _client)
 
     emulator = commands.add_parser(
         "emulator",

@@ -18,7 +18,7 @@ import os
 from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 import anyio
 import attrs
@@ -34,6 +34,12 @@ from ._stream import AsyncVideoStream, VideoStream, open_async_stream, open_stre
 from ._transport import ClientConfig, RequestOptions, request_options
 from ._types import DownloadResult, VideoJob, VideoModel
 from ._validation import check_job_id, check_retries
+
+if TYPE_CHECKING:
+    from .batch import BatchResult
+    from .batch._input import RequestSource
+    from .batch._runner import BatchOptions
+
 from ._workflow import (
     DEFAULT_CONCURRENCY,
     DEFAULT_POLL_INTERVAL,
@@ -347,6 +353,40 @@ class Videos:
         ) as video:
             yield video
 
+    def batch(
+        self,
+        requests: RequestSource,
+        directory: str | os.PathLike[str],
+        **options: Unpack[BatchOptions],
+    ) -> BatchResult:
+        """Make a video for every request, once, recording every step in a ledger in
+        ``directory``: run it again after a crash and it continues, never paying twice.
+
+        ``requests`` is a ``.jsonl``/``.csv`` path or an iterable of dicts (``model``,
+        ``prompt``, any other request field, optional ``name``). ``options``: ``max_jobs``
+        (8), ``max_downloads`` (4), ``poll_interval`` (10 s), ``retry_failed``,
+        ``resubmit_unknown``, ``shard`` ("K/N"), ``ledger`` (a path), ``on_event``.
+
+        A thin front: it runs the one async runner (``AsyncVideos.batch``) with
+        ``anyio.run`` on an ``AsyncModelGates`` of this client's configuration (key, base
+        URL, timeouts, retry policy; not a custom ``transport``)."""
+        from ._client import AsyncModelGates  # here: _client imports this module
+        from .batch._runner import run_batch
+
+        config = self._config
+
+        async def run() -> BatchResult:
+            async with AsyncModelGates(
+                api_key=config.key.reveal(),
+                base_url=str(config.base_url),
+                timeout=config.timeout,
+                retry=config.retry,
+                allow_insecure_http=True,  # the base URL was checked by this client
+            ) as client:
+                return await run_batch(client.videos, requests, directory, **options)
+
+        return anyio.run(run)
+
 
 class AsyncVideos:
     """``client.videos`` of ``AsyncModelGates``: the same methods, awaited (each has its
@@ -566,6 +606,17 @@ class AsyncVideos:
             timeout=extras.timeout,
         ) as video:
             yield video
+
+    async def batch(
+        self,
+        requests: RequestSource,
+        directory: str | os.PathLike[str],
+        **options: Unpack[BatchOptions],
+    ) -> BatchResult:
+        """As ``ModelGates.videos.batch``; this is the implementation (``modelgates.batch``)."""
+        from .batch._runner import run_batch
+
+        return await run_batch(self, requests, directory, **options)
 
 
 share_docstrings(AsyncVideos, Videos)

@@ -21,13 +21,14 @@ or ``pytest_plugins = ["modelgates.emulator.pytest_plugin"]`` in a conftest.py).
 from ._content import demo_video, generated_sha256
 from ._receiver import ReceivedRequest, WebhookReceiver
 from ._server import DEFAULT_API_KEY, DEMO_JOB_ID, Emulator, Exchange, RecordedRequest
-from ._state import Faults, Job, Output, StatusFault
+from ._state import CreatePlan, Faults, Job, Output, StatusFault
 from ._webhooks import DEFAULT_WEBHOOK_SECRET, WebhookDelivery, WebhookFaults
 
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_WEBHOOK_SECRET",
     "DEMO_JOB_ID",
+    "CreatePlan",
     "Emulator",
     "Exchange",
     "Faults",

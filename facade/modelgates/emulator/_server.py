@@ -25,7 +25,16 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import attrs
 
-from ._state import MODELS, BodyKind, Faults, Job, Output, StatusFault, pop_status_fault
+from ._state import (
+    MODELS,
+    BodyKind,
+    CreatePlan,
+    Faults,
+    Job,
+    Output,
+    StatusFault,
+    pop_status_fault,
+)
 from ._webhooks import (
     CALLBACK_SECONDS_TO_COMPLETE,
     WebhookDelivery,
@@ -35,6 +44,8 @@ from ._webhooks import (
 
 DEFAULT_API_KEY = "sk-mg-emulator-local-key"
 RouteHandler = Callable[["Emulator", dict[str, str], Any], tuple[int, object]]
+#: ``on_create(body)``: how to answer one ``POST /videos`` (see ``CreatePlan``).
+CreateHook = Callable[[dict[str, Any]], "CreatePlan | None"]
 DEMO_JOB_ID = "job-demo"
 API_PREFIX = "/api/v1"
 
@@ -297,19 +308,24 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "'callback_url' must be an absolute http(s) URL")
             return
         emulator = self.server.emulator
+        plan = emulator._plan_create(body)
+        if plan is not None and plan.reject is not None:
+            self._answer_fault(pop_status_fault([plan.reject]) or StatusFault(429))
+            return
         failing = "[fail]" in body["prompt"]
         seconds = emulator.seconds_to_complete
-        job = emulator.add_job(
-            model=body["model"],
-            prompt=body["prompt"],
-            polls_to_complete=emulator.polls_to_complete,
-            seconds_to_complete=CALLBACK_SECONDS_TO_COMPLETE
+        fields: dict[str, Any] = {
+            "polls_to_complete": emulator.polls_to_complete,
+            "seconds_to_complete": CALLBACK_SECONDS_TO_COMPLETE
             if callback_url and seconds is None
             else seconds,
-            callback_url=callback_url,
-            final_status="failed" if failing else "completed",
-            error="The provider rejected the prompt" if failing else None,
-        )
+            "callback_url": callback_url,
+            "final_status": "failed" if failing else "completed",
+            "error": "The provider rejected the prompt" if failing else None,
+        }
+        if plan is not None:
+            fields.update(plan.job_fields())
+        job = emulator.add_job(model=body["model"], prompt=body["prompt"], **fields)
         polling_url = f"{emulator.base_url}/videos/{quote(job.id, safe='')}"
         self._json(202, {"id": job.id, "polling_url": polling_url, "status": "pending"})
 
@@ -523,6 +539,11 @@ class Emulator:
         #: Statuses to answer, in order, on "create", "poll" or "models" (see ``fail``).
         self.route_faults: dict[str, list[StatusFault | int]] = {}
         self._secret = uuid.uuid4().hex
+        #: Decides each create (completion time, outputs, failure, faults, a 429): see
+        #: ``CreatePlan``. None: every job as ``polls_to_complete`` etc. say.
+        self.on_create: CreateHook | None = None
+        #: Every ``POST /videos`` that reached the create endpoint, counted per prompt.
+        self.create_posts: dict[str, int] = {}
         self._api = _Server(self, "api", (host, port))
         self._storage = _Server(self, "storage", (host, 0))
         self._threads: list[threading.Thread] = []
@@ -682,3 +703,23 @@ class Emulator:
     def requests_to(self, server: str = "api") -> list[RecordedRequest]:
         with self.lock:
             return [r for r in self.requests if r.server == server]
+
+    # -- creates, as a batch sees them ---------------------------------------------------------
+
+    def _plan_create(self, body: dict[str, Any]) -> CreatePlan | None:
+        """Count the POST under its prompt, then ask ``on_create`` how to answer it."""
+        with self.lock:
+            prompt = str(body.get("prompt"))
+            self.create_posts[prompt] = self.create_posts.get(prompt, 0) + 1
+            hook = self.on_create
+        return hook(body) if hook is not None else None
+
+    def posts_for(self, prompt: str) -> int:
+        """How many ``POST /videos`` carried this prompt (answered 202 or not)."""
+        with self.lock:
+            return self.create_posts.get(prompt, 0)
+
+    def jobs_for(self, prompt: str) -> list[Job]:
+        """The jobs created for this prompt: what a client was billed for."""
+        with self.lock:
+            return [job for job in self.jobs.values() if job.prompt == prompt]

@@ -251,3 +251,37 @@ MODELS: list[dict[str, object]] = [
     },
     *REALISTIC_MODELS,
 ]
+
+
+@attrs.frozen
+class CreatePlan:
+    """How the emulator answers one ``POST /videos`` (returned by ``Emulator.on_create``).
+
+    Unset fields keep the emulator's defaults. ``reject`` answers that status (a 429, say)
+    instead of creating a job; ``fail`` is the error of a job that ends ``failed``;
+    ``seconds_to_complete`` alone makes completion depend on time, not on polls.
+    """
+
+    seconds_to_complete: float | None = None
+    polls_to_complete: int | None = None
+    outputs: tuple[Output, ...] | None = None
+    fail: str | None = None
+    faults: Faults | None = None
+    reject: StatusFault | int | None = None
+
+    def job_fields(self) -> dict[str, object]:
+        """The ``add_job`` arguments this plan overrides."""
+        fields: dict[str, object] = {}
+        if self.seconds_to_complete is not None:
+            fields["seconds_to_complete"] = self.seconds_to_complete
+            fields["polls_to_complete"] = 2**31  # time decides, not polls
+        if self.polls_to_complete is not None:
+            fields["polls_to_complete"] = self.polls_to_complete
+        if self.outputs is not None:
+            fields["outputs"] = list(self.outputs)
+        if self.fail is not None:
+            fields["final_status"] = "failed"
+            fields["error"] = self.fail
+        if self.faults is not None:
+            fields["faults"] = self.faults
+        return fields
