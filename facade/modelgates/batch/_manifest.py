@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -37,7 +38,7 @@ def replace_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def read_manifest(path: Path) -> list[dict[str, object]]:
+def read_manifest(path: Path) -> list[dict[str, Any]]:
     """The manifest's objects, in order."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 

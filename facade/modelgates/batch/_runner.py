@@ -222,6 +222,23 @@ def _not_sent(exc: APIConnectionError) -> bool:
     return isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """What stopped the batch, as itself (a rejected key raises AuthenticationError, not a
+    group around it): the first error that is not a knock-on cancellation."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    cancelled = anyio.get_cancelled_exc_class()
+    return next((e for e in leaves if not isinstance(e, cancelled)), leaves[0])
+
+
 class _Run:
     """The state of one batch run."""
 
@@ -310,6 +327,7 @@ class _Run:
             self.in_flight[name] = job.id
             self.ledger_state[name] = SUBMITTED
             await self.record(self.ledger.submitted, name, SUBMITTED, job.id, job_id=job.id)
+            self.changed.notify()  # the poller may be waiting for a first job
 
     # -- polling ---------------------------------------------------------------------------
 
@@ -371,7 +389,8 @@ class _Run:
     # -- downloading -----------------------------------------------------------------------
 
     async def download_worker(self) -> None:
-        async for name, job_id in self.downloads_out.clone():
+        """One of ``max_downloads``: takes completed jobs until the pollers are done."""
+        async for name, job_id in self.downloads_out:
             await self.download(name, job_id)
 
     async def download(self, name: str, job_id: str) -> None:
@@ -438,10 +457,13 @@ class _Run:
                 downloads.append((item.name, item.job_id))
         for pending in downloads:
             await self.downloads_in.send(pending)
+        with self.downloads_in, self.downloads_out:
+            await self._run_tasks()
+
+    async def _run_tasks(self) -> None:
         async with anyio.create_task_group() as group:
             for _ in range(self.settings.max_downloads):
                 group.start_soon(self.download_worker)
-            self.downloads_out.close()  # the workers hold clones
             async with anyio.create_task_group() as jobs:
                 jobs.start_soon(self.submit_all)
                 jobs.start_soon(self.poll_all)
@@ -480,8 +502,11 @@ async def run_batch(
         if settings.resubmit_unknown:
             await calls(ledger.requeue, UNKNOWN, list(chosen))
         await anyio.to_thread.run_sync(_sweep_temporaries, target, set(chosen))
-        async with manifest.running():
-            await run.run()
+        try:
+            async with manifest.running():
+                await run.run()
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
         items = await calls(ledger.items)
     finally:
         await anyio.to_thread.run_sync(ledger.close)
