@@ -62,8 +62,9 @@ clean: ## Remove the venv and build leftovers
 demo: $(STAMP) ## Download the demo video from the bundled emulator into ./demo-output/ (no key, no network)
 	@$(PY) tools/demo.py
 
-bench: $(STAMP) ## Measure downloads against curl, wget and plain Python; write docs/benchmarks.md (+ .png)
+bench: $(STAMP) ## Measure downloads against curl, wget and plain Python; write docs/benchmarks.md (+ .png); then the batch row
 	$(PY) tools/bench.py
+	$(PY) tools/bench_batch.py
 
 bench-quick: $(STAMP) ## The same in under a minute (64 MiB, tmpfs), to a temporary report
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \

@@ -510,3 +510,19 @@ def test_the_batch_is_built_on_the_public_api_only() -> None:
                     names = [alias.name for alias in node.names]
                     assert set(names) <= set(modelgates.__all__), (module.name, names)
                 assert node.level <= 1, (module.name, node.module)
+
+
+@pytest.mark.slow
+def test_the_batch_bench_runs(tmp_path: Path) -> None:
+    """tools/bench_batch.py (make bench) cannot rot; a small run, no timing asserted."""
+    report = tmp_path / "batch.md"
+    run = subprocess.run(
+        [sys.executable, "tools/bench_batch.py", "--requests", "20", "--spread", "1",
+         "--poll-interval", "0.2", "--out", str(report)],
+        capture_output=True, text=True, timeout=300, check=False,
+        cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    text = report.read_text(encoding="utf-8")
+    assert "| requests | completions over | poll interval | wall | ideal |" in text
+    assert "| 20 | 1 s | 0.2 s |" in text and "did NOT complete" not in text

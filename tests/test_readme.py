@@ -74,3 +74,22 @@ def test_the_webhook_example_runs(
     assert "done: job-readme job-readme-completed" in capsys.readouterr().out
     assert namespace["on_webhook"](body + b" ", signed_headers(body)) == 400
     assert "refused: no_matching_signature" in capsys.readouterr().out
+
+
+def test_the_batch_example_runs(
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (example,) = [e for e in EXAMPLES if "videos.batch(" in e]
+    example = example.replace("google/veo-3.1", "emulator/video-1")
+    example = example.replace("poll_interval=30", "poll_interval=0.05")
+    assert "poll_interval=0.05" in example
+    monkeypatch.setenv("MODELGATES_API_KEY", KEY)
+    monkeypatch.setenv("MODELGATES_BASE_URL", emulator.base_url)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "README.md", "exec"), {})  # noqa: S102 - our own README
+    assert (tmp_path / "videos" / "fox.mp4").read_bytes() == demo_video()
+    assert (tmp_path / "videos" / "owl.mp4").read_bytes() == demo_video()
+    assert capsys.readouterr().out == "batch of 2: 2 completed\n"
