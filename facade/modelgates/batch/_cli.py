@@ -20,8 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from modelgates import ModelGates
+from modelgates import InvalidParameterError, ModelGates
 
+from ._input import parse_shard
 from ._ledger import default_ledger, read_items
 from ._result import DOWNLOADED, IN_FLIGHT, BatchIncompleteError, BatchResult, status_of
 from ._runner import (
@@ -74,6 +75,16 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"{value} is not > 0")
     return value
+
+
+def _shard(text: str) -> str:
+    try:
+        parse_shard(text)
+    except InvalidParameterError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not K/N with 1 <= K <= N, as in 2/4"
+        ) from None
+    return text
 
 
 def _size(n: float) -> str:
@@ -255,7 +266,10 @@ def add_commands(
         "--retry-failed", action="store_true", help="send failed requests again, as new attempts"
     )
     batch.add_argument(
-        "--shard", metavar="K/N", help="only slice K of N of the input (by request identity)"
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="only slice K of N of the input (by request identity)",
     )
     batch.add_argument(
         "--ledger", metavar="PATH", help="the ledger file (default DIR/.modelgates-batch.sqlite)"

@@ -219,9 +219,6 @@ class Ledger:
     def items(self) -> list[BatchItem]:
         return _items(self._conn)
 
-    def item(self, name: str) -> BatchItem:
-        return next(i for i in self.items() if i.name == name)
-
     def output_count(self, name: str) -> int | None:
         row = self._conn.execute("SELECT output_count FROM requests WHERE name=?", (name,))
         value = row.fetchone()

@@ -511,6 +511,9 @@ class Emulator:
     A job with a ``callback_url`` gets a signed event POSTed there when it ends (signed with
     ``webhook_secret``, one or several, default ``DEFAULT_WEBHOOK_SECRET``); see
     ``webhook_deliveries``, ``webhook_faults`` and ``webhook_retry_delays``.
+    ``on_create`` decides each create instead (``CreatePlan``: completion, outputs, failure,
+    faults, a 429); ``posts_for(prompt)`` and ``jobs_for(prompt)`` say what was sent and
+    billed.
     """
 
     #: Called with every ``Exchange`` of every emulator in this process, from its server
