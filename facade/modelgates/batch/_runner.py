@@ -23,6 +23,7 @@ way (the transport has already retried them); on a create they leave the request
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import re
@@ -208,13 +209,25 @@ def output_path(directory: Path, name: str, index: int) -> Path:
 
 
 def _sweep_temporaries(directory: Path, names: set[str]) -> None:
-    """Remove download temporaries a killed run left for this batch's files (the ledger
-    lock is held, so no other batch is writing them)."""
+    """Remove download temporaries a killed run left for this batch's files at once,
+    rather than after ``download()``'s idle time: the ledger lock is held, so no other
+    batch writes them, and a temporary whose writer still holds its flock is left alone."""
     pattern = re.compile(r"\.(?P<stem>.+?)(?:-\d+)?\.mp4\.[^.]+\.part")
     for path in directory.glob(".*.part"):
         match = pattern.fullmatch(path.name)
-        if match is not None and match["stem"] in names:
+        if match is None or match["stem"] not in names:
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             path.unlink(missing_ok=True)
+        except OSError:
+            continue  # a live writer holds it
+        finally:
+            os.close(fd)
 
 
 def _not_sent(exc: APIConnectionError) -> bool:
