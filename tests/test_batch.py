@@ -367,6 +367,7 @@ def test_a_429_on_create_pauses_the_whole_batch(
     result = client.videos.batch(lines(5), tmp_path, max_jobs=5, poll_interval=FAST)
     assert result.complete
     assert all(len(emulator.jobs_for(f"p{i}")) == 1 for i in range(5))
+    assert emulator.posts_for("p0") == 3  # refused twice, sent again: still one job
     assert rejected[1] - rejected[0] >= 0.45  # Retry-After held every request back
     assert created[0] - rejected[1] >= 0.4  # no Retry-After: paused at least half of 1 s
 

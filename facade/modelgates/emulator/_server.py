@@ -718,7 +718,8 @@ class Emulator:
         return hook(body) if hook is not None else None
 
     def posts_for(self, prompt: str) -> int:
-        """How many ``POST /videos`` carried this prompt (answered 202 or not)."""
+        """How many ``POST /videos`` with this prompt reached the create endpoint (answered
+        202 or rejected by ``on_create``; statuses queued with ``fail`` come before it)."""
         with self.lock:
             return self.create_posts.get(prompt, 0)
 
