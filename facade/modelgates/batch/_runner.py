@@ -48,6 +48,7 @@ from modelgates import (
     NotFoundError,
     RateLimitError,
     VideoJob,
+    VideoRequestFields,
 )
 
 from ._input import BatchRequest, RequestSource, in_shard, load_requests, parse_shard
@@ -230,6 +231,20 @@ def _sweep_temporaries(directory: Path, names: set[str]) -> None:
             os.close(fd)
 
 
+#: What ``videos.create`` takes as keywords: the rest of a line goes in ``extra_body``.
+_CREATE_KEYWORDS = frozenset({"model", "prompt", *VideoRequestFields.__annotations__})
+
+
+def create_arguments(fields: dict[str, Any]) -> dict[str, Any]:
+    """A line's fields as ``videos.create`` arguments: the typed ones as keywords, any
+    other (a field a newer API added) in ``extra_body``, so a batch line may carry it."""
+    arguments = {k: v for k, v in fields.items() if k in _CREATE_KEYWORDS}
+    extra = {k: v for k, v in fields.items() if k not in _CREATE_KEYWORDS}
+    if extra:
+        arguments["extra_body"] = extra
+    return arguments
+
+
 def _not_sent(exc: APIConnectionError) -> bool:
     """A connection error that means the POST never left (so nothing was billed)."""
     return isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
@@ -311,7 +326,7 @@ class _Run:
         request = self.requests[name]
         await self.record(self.ledger.submitting, name, SUBMITTING)
         try:
-            job = await self.videos.create(**request.fields)
+            job = await self.videos.create(**create_arguments(request.fields))
         except RateLimitError as exc:
             await self.record(self.ledger.not_sent, name, PLANNED)
             self.planned.insert(0, name)
