@@ -49,9 +49,11 @@ async def test_file_writes_run_off_the_event_loop(
     writer_threads: set[int] = set()
     original = _files.AtomicWriter.write
 
-    def spy(self: _files.AtomicWriter, chunk: bytes) -> None:
+    def spy(
+        self: _files.AtomicWriter, chunk: _files.Chunk, release: _files.Release | None = None
+    ) -> None:
         writer_threads.add(threading.get_ident())
-        original(self, chunk)
+        original(self, chunk, release)
 
     monkeypatch.setattr(_files.AtomicWriter, "write", spy)
     job = emulator.add_job(outputs=[Output.generated(4 * MiB)])

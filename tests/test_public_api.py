@@ -17,7 +17,7 @@ CLIENT_INIT = (
 DOWNLOAD = (
     "(job_id: 'str', dest: 'str | os.PathLike[str]', *, index: 'int' = 0, "
     "overwrite: 'bool' = False, on_progress: 'ProgressCallback | None' = None, "
-    "resume: 'bool' = True, expected_sha256: 'str | None' = None, "
+    "resume: 'bool' = True, expected_sha256: 'str | None' = None, checksum: 'bool' = True, "
     "max_retries: 'int | None' = None, timeout: 'float | httpx.Timeout | None' = None, "
     "extra_headers: 'Mapping[str, str] | None' = None, "
     "extra_query: 'Mapping[str, Any] | None' = None) -> 'DownloadResult'"

@@ -13,7 +13,14 @@ anything else leaves nothing behind. Either way the destination is untouched unt
 whole video is there, its length matches, and its sha256 matches ``expected_sha256``.
 
 The sync and async drivers share everything but the loop: ``_Download`` holds the state
-and makes every decision.
+and makes every decision. A body that qualifies is read by ``_fastbody`` (straight from the
+socket, the connection closed afterwards); any other takes httpx's ``iter_raw``. Both
+drivers hand a fast body to the same ``FastBody.pump``: the sync one calls it, the async
+one runs it in a worker thread one slice at a time.
+
+``checksum=False`` skips the sha256 (``DownloadResult.sha256`` is then None);
+``expected_sha256`` always hashes. A resumed partial is hashed from disk when the new call
+wants a checksum, whichever way it was saved.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import anyio.to_thread
 import attrs
 import httpx
 
+from . import _fastbody
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -41,7 +49,7 @@ from ._errors import (
 )
 from ._files import AtomicWriter, PartialInfo, refuse_existing, resolve_destination
 from ._retry import EXTENSION, RETRY_STATUSES, RetryBudget, RetryPolicy
-from ._stream import _OpenResponse, open_async_stream, open_stream
+from ._stream import AsyncVideoStream, VideoStream, _OpenResponse, open_async_stream, open_stream
 from ._types import DownloadResult
 from ._validation import check_index, check_job_id
 
@@ -104,6 +112,7 @@ class DownloadOptions:
     overwrite: bool = False
     resume: bool = True
     expected_sha256: str | None = None
+    checksum: bool = True
     on_progress: ProgressCallback | None = None
     policy: RetryPolicy = attrs.field(factory=RetryPolicy)
     timeout: httpx.Timeout | None = None
@@ -136,6 +145,12 @@ class _Download:
             raise InvalidParameterError(
                 f"{param('on_progress')} must be a callable(done, total) or None"
             )
+        if not isinstance(options.checksum, bool):
+            raise InvalidParameterError(
+                f"{param('checksum')} must be True or False, not {options.checksum!r}"
+            )
+        #: expected_sha256 needs the hash whatever checksum says.
+        self.checksum = options.checksum or options.expected_sha256 is not None
         self.target: Path = resolve_destination(dest, self.job_id, self.index)
         refuse_existing(self.target, options.overwrite)
         self.validator: str | None = None
@@ -152,7 +167,9 @@ class _Download:
 
     def _writer(self) -> AtomicWriter:
         # Claimed even with resume=False: starting over replaces an old parked download.
-        writer, info = AtomicWriter.claim(self.target, overwrite=self.options.overwrite)
+        writer, info = AtomicWriter.claim(
+            self.target, overwrite=self.options.overwrite, checksum=self.checksum
+        )
         if (
             self.options.resume
             and info is not None
@@ -219,6 +236,8 @@ class _Download:
         self.advance(len(chunk))
 
     def advance(self, n: int) -> None:
+        if not n:
+            return
         if self._fresh_attempt:
             self._fresh_attempt = False
             self.budget.progressed()
@@ -303,6 +322,50 @@ class _Download:
         return options
 
 
+def receive(job: _Download, video: VideoStream) -> None:
+    """One response's body into ``job``: through the fast body when it applies."""
+    body = _fastbody.open_body(video.response)
+    if body is None:
+        for chunk in video.iter_bytes():
+            job.write(chunk)
+        return
+    try:
+        while not body.done:
+            try:
+                body.pump(job.writer)
+            finally:
+                job.advance(body.take_moved())
+    finally:
+        body.close()
+
+
+async def receive_async(job: _Download, video: AsyncVideoStream) -> None:
+    """``receive`` for the async driver: the same pump, one slice per worker-thread hop
+    (cancellation lands between slices); the general path batches its writes."""
+    body = _fastbody.open_body(video.response)
+    if body is None:
+        batch: list[bytes] = []
+        batched = 0
+        async for chunk in video.iter_bytes():
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= ASYNC_WRITE_BATCH:
+                await anyio.to_thread.run_sync(job.writer.write_many, batch)
+                job.advance(batched)
+                batch, batched = [], 0
+        await anyio.to_thread.run_sync(job.writer.write_many, batch)
+        job.advance(batched)
+        return
+    try:
+        while not body.done:
+            try:
+                await anyio.to_thread.run_sync(body.pump, job.writer)
+            finally:
+                job.advance(body.take_moved())
+    finally:
+        await body.aclose()
+
+
 def download(
     http: httpx.Client, job_id: str, dest: str | os.PathLike[str], options: DownloadOptions
 ) -> DownloadResult:
@@ -325,8 +388,7 @@ def _download(http: httpx.Client, job: _Download, options: DownloadOptions) -> D
                     timeout=options.timeout,
                 ) as video:
                     job.begin(video)
-                    for chunk in video.iter_bytes():
-                        job.write(chunk)
+                    receive(job, video)
                 result = job.finish()
                 break
             except (APIConnectionError, APIStatusError, _StartOver) as exc:
@@ -362,17 +424,7 @@ async def _download_async(
                     timeout=options.timeout,
                 ) as video:
                     job.begin(video)
-                    batch: list[bytes] = []
-                    batched = 0
-                    async for chunk in video.iter_bytes():
-                        batch.append(chunk)
-                        batched += len(chunk)
-                        if batched >= ASYNC_WRITE_BATCH:
-                            await anyio.to_thread.run_sync(job.writer.write_many, batch)
-                            job.advance(batched)
-                            batch, batched = [], 0
-                    await anyio.to_thread.run_sync(job.writer.write_many, batch)
-                    job.advance(batched)
+                    await receive_async(job, video)
                 result = await anyio.to_thread.run_sync(job.finish)
                 break
             except (APIConnectionError, APIStatusError, _StartOver) as exc:

@@ -34,6 +34,7 @@ import struct
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -57,6 +58,10 @@ _TRAILER_TAIL = struct.Struct(">Q8s")
 _REHASH_BLOCK = 4 * 1024 * 1024
 #: A temporary whose lock is free is abandoned once it has not been written for this long.
 STALE_AFTER = 30.0
+
+#: What a writer takes: bytes, or a view of a buffer its owner reuses once ``Release`` is called.
+Chunk = bytes | bytearray | memoryview
+Release = Callable[[], None]
 
 
 def default_filename(job_id: str, index: int) -> str:
@@ -122,7 +127,8 @@ class BackgroundHasher:
     On a fast link hashing costs as much as receiving and writing together (hashlib runs
     at about 1.9 GB/s here, curl receives at about 3.3 GB/s); hashlib releases the GIL for
     large buffers, so a thread hashes while the caller reads the next chunk. The queue is
-    bounded: at most ``MAX_PENDING`` chunks (a few MiB) wait.
+    bounded: at most ``MAX_PENDING`` chunks (a few MiB) wait. A chunk that is a view of a
+    buffer the caller reuses comes with ``release``, called once the chunk is hashed.
     """
 
     MAX_PENDING = 8
@@ -132,25 +138,30 @@ class BackgroundHasher:
 
     def __init__(self) -> None:
         self._sha256 = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(self.MAX_PENDING)
+        self._queue: queue.Queue[tuple[Chunk, Release | None] | None] = queue.Queue(
+            self.MAX_PENDING
+        )
         self._thread: threading.Thread | None = None
         self._digest: str | None = None
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: Chunk, release: Release | None = None) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="modelgates-sha256", daemon=True)
             self._thread.start()
-        self._queue.put(chunk)
+        self._queue.put((chunk, release))
 
     def _run(self) -> None:
         while True:
             try:
-                chunk = self._queue.get(timeout=self.RECHECK)
+                item = self._queue.get(timeout=self.RECHECK)
             except queue.Empty:
                 continue
-            if chunk is None:
+            if item is None:
                 return
+            chunk, release = item
             self._sha256.update(chunk)
+            if release is not None:
+                release()
 
     def hexdigest(self) -> str:
         if self._digest is None:
@@ -168,11 +179,12 @@ class BackgroundHasher:
 class AtomicWriter:
     """A temporary file beside ``final`` that becomes ``final`` only on ``commit()``.
 
-    Counts and hashes what it holds. Whoever holds it ends it with exactly one of
-    ``commit()``, ``park()`` or ``discard()`` (``_download._Download.close`` decides which).
+    Counts what it holds, and hashes it unless ``checksum=False`` (``sha256`` is then None).
+    Whoever holds it ends it with exactly one of ``commit()``, ``park()`` or ``discard()``
+    (``_download._Download.close`` decides which).
     """
 
-    def __init__(self, final: Path, *, overwrite: bool) -> None:
+    def __init__(self, final: Path, *, overwrite: bool, checksum: bool = True) -> None:
         self.final = final
         self.overwrite = overwrite
         sweep_abandoned(final)
@@ -180,15 +192,19 @@ class AtomicWriter:
         _lock_own(fd)
         self.temp = Path(name)
         self._file: IO[bytes] = os.fdopen(fd, "r+b", buffering=0)
-        self._sha256 = BackgroundHasher()
+        self.checksum = checksum
+        self._sha256 = BackgroundHasher() if checksum else None
         self.bytes_written = 0
         self._closed = False
 
     @classmethod
-    def claim(cls, final: Path, *, overwrite: bool) -> tuple[AtomicWriter, PartialInfo | None]:
+    def claim(
+        cls, final: Path, *, overwrite: bool, checksum: bool = True
+    ) -> tuple[AtomicWriter, PartialInfo | None]:
         """A writer holding the parked download for ``final`` if there is one (then its
-        ``PartialInfo``), else an empty writer."""
-        writer = cls(final, overwrite=overwrite)
+        ``PartialInfo``), else an empty writer. A partial saved without a checksum is hashed
+        here when this one wants it: the sha256 always covers the whole file."""
+        writer = cls(final, overwrite=overwrite, checksum=checksum)
         parked = partial_path(final)
         try:
             # Locked before the rename, so it is never an unlocked temporary to a sweeper.
@@ -226,15 +242,23 @@ class AtomicWriter:
             return None
         self._file.truncate(body_end)
         self._file.seek(0)
-        while block := self._file.read(_REHASH_BLOCK):
-            self._sha256.update(block)
+        if self._sha256 is not None:
+            while block := self._file.read(_REHASH_BLOCK):
+                self._sha256.update(block)
+        else:
+            self._file.seek(body_end)
         self.bytes_written = body_end
         return info
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: Chunk, release: Release | None = None) -> None:
+        """Append ``chunk``; ``release`` is called once the chunk's buffer may be reused
+        (at once without a checksum, after hashing with one)."""
         self._file.write(chunk)
-        self._sha256.update(chunk)
         self.bytes_written += len(chunk)
+        if self._sha256 is not None:
+            self._sha256.update(chunk, release)
+        elif release is not None:
+            release()
 
     def write_many(self, chunks: list[bytes]) -> None:
         for chunk in chunks:
@@ -244,13 +268,14 @@ class AtomicWriter:
         """Drop everything written so far (the server's copy changed, or ignored Range)."""
         self._file.seek(0)
         self._file.truncate(0)
-        self._sha256.stop()
-        self._sha256 = BackgroundHasher()
+        if self._sha256 is not None:
+            self._sha256.stop()
+            self._sha256 = BackgroundHasher()
         self.bytes_written = 0
 
     @property
-    def sha256(self) -> str:
-        return self._sha256.hexdigest()
+    def sha256(self) -> str | None:
+        return None if self._sha256 is None else self._sha256.hexdigest()
 
     def commit(self, content_type: str | None) -> DownloadResult:
         os.fchmod(self._file.fileno(), new_file_mode())
@@ -299,7 +324,8 @@ class AtomicWriter:
         if not self._closed:
             self._closed = True
             self._file.close()
-            self._sha256.stop()
+            if self._sha256 is not None:
+                self._sha256.stop()
 
 
 def new_file_mode() -> int:

@@ -11,13 +11,14 @@ import attrs
 class DownloadResult:
     """A video saved to disk.
 
-    ``sha256`` is the hex digest of exactly the bytes written to ``path``.
+    ``sha256`` is the hex digest of exactly the bytes written to ``path``, or None when
+    the download was made with ``checksum=False``.
     """
 
     path: Path
     bytes_written: int
     content_type: str | None
-    sha256: str
+    sha256: str | None
 
 
 #: Statuses after which a job changes no more. Others (including ones a newer API adds)

@@ -63,6 +63,7 @@ def _download_options(
     expected_sha256: str | None,
     max_retries: int | None,
     request: RequestOptions,
+    checksum: bool = True,
 ) -> DownloadOptions:
     """Per-call settings over the client's."""
     policy: RetryPolicy = config.retry
@@ -73,6 +74,7 @@ def _download_options(
         overwrite=overwrite,
         resume=resume,
         expected_sha256=expected_sha256,
+        checksum=checksum,
         on_progress=on_progress,
         policy=policy,
         timeout=request.timeout,
@@ -201,6 +203,7 @@ class Videos:
         on_progress: ProgressCallback | None = None,
         resume: bool = True,
         expected_sha256: str | None = None,
+        checksum: bool = True,
         max_retries: int | None = None,
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -211,7 +214,9 @@ class Videos:
 
         Broken connections continue where they stopped; ``resume=True`` also continues
         what an interrupted earlier call left. ``expected_sha256`` is checked before the
-        file is put in place. ``max_retries`` and ``timeout`` override the client's.
+        file is put in place. ``checksum=False`` skips the sha256 (``result.sha256`` is then
+        None; faster when the CPU is the limit); ``expected_sha256`` always computes it.
+        ``max_retries`` and ``timeout`` override the client's.
         """
         options = _download_options(
             self._config,
@@ -222,6 +227,7 @@ class Videos:
             expected_sha256,
             max_retries,
             request_options(extra_headers, extra_query, timeout),
+            checksum,
         )
         return download(self._http, job_id, dest, options)
 
@@ -232,12 +238,13 @@ class Videos:
         *,
         overwrite: bool = False,
         max_concurrency: int = DEFAULT_CONCURRENCY,
+        checksum: bool = True,
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
     ) -> list[DownloadResult]:
         """Every output of a completed job into ``directory``, ``max_concurrency`` at a
-        time; results in index order."""
+        time; results in index order. ``checksum`` as for ``download``."""
         extras = request_options(extra_headers, extra_query, timeout)
         indices = output_indices(self._get(_adapter.get_request(check_job_id(job_id)), extras))
         target = _directory(directory)
@@ -251,6 +258,7 @@ class Videos:
                     target,
                     index=i,
                     overwrite=overwrite,
+                    checksum=checksum,
                     timeout=extras.timeout,
                     extra_headers=extras.headers,
                     extra_query=extras.query,
@@ -271,6 +279,7 @@ class Videos:
         on_update: JobCallback | None = None,
         overwrite: bool = False,
         check: bool = False,
+        checksum: bool = True,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
@@ -280,7 +289,8 @@ class Videos:
         """Create a job, wait for it, and download its (first) video to ``dest``:
         ``create``, ``wait`` and ``download`` in one call, with their arguments.
 
-        ``fields`` and ``extra_body`` as in ``create``. ``timeout`` bounds the wait for the
+        ``fields`` and ``extra_body`` as in ``create``; ``checksum`` as in ``download``.
+        ``timeout`` bounds the wait for the
         job (seconds, ``None``: no bound); ``request_timeout`` bounds each request, and in
         the download each network read, never the whole video (default: the client's).
         ``extra_headers``/``extra_query`` go on every request (create, each poll, the
@@ -325,6 +335,7 @@ class Videos:
                 dest,
                 overwrite=overwrite,
                 on_progress=on_progress,
+                checksum=checksum,
                 timeout=extras.timeout,
                 extra_headers=extras.headers,
                 extra_query=extras.query,
@@ -482,6 +493,7 @@ class AsyncVideos:
         on_progress: ProgressCallback | None = None,
         resume: bool = True,
         expected_sha256: str | None = None,
+        checksum: bool = True,
         max_retries: int | None = None,
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
@@ -496,6 +508,7 @@ class AsyncVideos:
             expected_sha256,
             max_retries,
             request_options(extra_headers, extra_query, timeout),
+            checksum,
         )
         return await download_async(self._http, job_id, dest, options)
 
@@ -506,6 +519,7 @@ class AsyncVideos:
         *,
         overwrite: bool = False,
         max_concurrency: int = DEFAULT_CONCURRENCY,
+        checksum: bool = True,
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
@@ -524,6 +538,7 @@ class AsyncVideos:
                     target,
                     index=index,
                     overwrite=overwrite,
+                    checksum=checksum,
                     timeout=extras.timeout,
                     extra_headers=extras.headers,
                     extra_query=extras.query,
@@ -546,6 +561,7 @@ class AsyncVideos:
         on_update: JobCallback | None = None,
         overwrite: bool = False,
         check: bool = False,
+        checksum: bool = True,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
@@ -581,6 +597,7 @@ class AsyncVideos:
                 dest,
                 overwrite=overwrite,
                 on_progress=on_progress,
+                checksum=checksum,
                 timeout=extras.timeout,
                 extra_headers=extras.headers,
                 extra_query=extras.query,

@@ -1,0 +1,368 @@
+"""The download fast path: a plain ``Content-Length`` body read straight from the socket.
+
+Why: through httpx a body crosses h11's receive buffer, a fresh ``bytes`` per read and
+several Python layers per chunk; measured (``make bench``), that keeps a sync download at
+about 0.7x curl and an async one at about 0.3x, at three times curl's CPU per GiB. Once
+httpx has parsed the headers, a body of known length on a plain connection is only bytes:
+here they are received with ``recv_into`` (``MSG_WAITALL``: one system call per MiB) into a
+few reused 1 MiB buffers and written from memoryviews; the sha256 runs on a second thread
+(``_files.BackgroundHasher``), which hands each buffer back when it is hashed.
+
+When it applies (``why_not`` names the first reason it does not, and the caller takes the
+general path, httpx's own ``iter_raw``): a plain-HTTP, HTTP/1.1, identity-encoded body with a
+``Content-Length``, on the facade's own connection pool (``_transport.large_read_transport``:
+not a proxy, not another transport), not yet started, under asyncio's selector event loop
+for the async client (not trio, uvloop or the Windows proactor). It relies on httpx, httpcore,
+h11 and anyio internals, each named in the reason when it is missing, so an upgrade that
+moves one makes downloads take the general path (slower, never wrong) and
+``tests/test_fastbody.py`` fails naming what moved.
+
+What h11 (and anyio, for async) had already read past the headers is taken first. The
+connection is closed afterwards, never pooled: httpcore never saw the body, so its state is
+no longer the truth (``close`` does it; httpcore's own response close would too, as the
+exchange never reached DONE, and ``tests/test_fastbody.py`` checks the pool is empty).
+
+Async: the event loop has stopped reading the socket (anyio pauses it between reads), so a
+worker thread reads a duplicate of its file descriptor; the driver hands the body to the
+thread in slices of ``SLICE_SECONDS``, so cancellation and progress land between slices.
+Sync and async drive the same ``FastBody.pump``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Callable
+from typing import Any, Final, Protocol
+
+import httpcore
+import httpx
+
+from ._errors import APIConnectionError, APITimeoutError
+
+logger = logging.getLogger("modelgates")
+
+#: Size of each reused receive buffer (the bench's sweet spot, as for ``_transport.READ_SIZE``).
+BUFFER_SIZE: Final = 1024 * 1024
+#: Buffers in flight: one being received while the hasher works on the others.
+BUFFERS: Final = 4
+#: One ``pump`` call returns after about this long, so the caller can report progress and
+#: (async) notice cancellation; a slice costs one thread hop, negligible at this length.
+SLICE_SECONDS: Final = 0.05
+
+_WAITALL: Final = getattr(socket, "MSG_WAITALL", 0)
+
+
+class Sink(Protocol):
+    """Where a body goes (``_files.AtomicWriter``, or a part writer of a parallel download):
+    ``release`` is called once ``chunk``'s buffer may be reused."""
+
+    def write(
+        self, chunk: bytes | bytearray | memoryview, release: Callable[[], None] | None = None
+    ) -> None: ...
+
+
+class _Wire:
+    """What ``_inspect`` found behind a response: the connection and where its body is."""
+
+    def __init__(
+        self,
+        connection: Any,
+        sock: Any,
+        prefix: list[bytes],
+        remaining: int,
+        read_timeout: float | None,
+    ) -> None:
+        self.connection = connection  # httpcore's (Async)HTTP11Connection
+        self.sock = sock
+        self.prefix = prefix
+        self.remaining = remaining
+        self.read_timeout = read_timeout
+
+
+def _attr(obj: object, name: str, owner: str) -> Any:
+    """``obj.name``, or a ``_Missing`` naming what an upgrade removed."""
+    value = getattr(obj, name, _MISSING)
+    if value is _MISSING:
+        raise _Missing(f"{owner} has no attribute {name!r}")
+    return value
+
+
+_MISSING = object()
+
+
+class _Missing(Exception):
+    pass
+
+
+def _headers_reason(response: httpx.Response) -> str | None:
+    if response.http_version != "HTTP/1.1":
+        return f"{response.http_version}, not HTTP/1.1"
+    if response.request.url.scheme != "http":
+        return "TLS (https)"
+    if "transfer-encoding" in response.headers:
+        return f"Transfer-Encoding: {response.headers['transfer-encoding']} (chunked)"
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        return f"Content-Encoding: {encoding} (compressed)"
+    length = response.headers.get("content-length", "")
+    if not length.isdigit():
+        return "no Content-Length"
+    if response.is_stream_consumed or response.num_bytes_downloaded:
+        return "the body was already started"
+    return None
+
+
+def _inspect(response: httpx.Response) -> _Wire | str:
+    reason = _headers_reason(response)
+    if reason is not None:
+        return reason
+    try:
+        return _inspect_connection(response)
+    except _Missing as exc:
+        return f"the download fast path no longer applies: {exc}"
+
+
+def _inspect_connection(response: httpx.Response) -> _Wire | str:
+    # Imported here: the sync and async halves of httpcore, and our own stream wrappers.
+    from httpcore._async import connection_pool as async_pool
+    from httpcore._async import http11 as async_http11
+    from httpcore._sync import connection_pool as sync_pool
+    from httpcore._sync import http11 as sync_http11
+
+    from ._transport import _AsyncLargeReadStream, _LargeReadStream
+
+    bound = _attr(response, "stream", "httpx Response")
+    wrapped = _attr(bound, "_stream", f"httpx {type(bound).__name__}")
+    if not isinstance(wrapped, httpx._transports.default.ResponseStream | _async_response_stream()):
+        return f"another transport ({type(wrapped).__name__}, not httpx's HTTP transport)"
+    pool_stream = _attr(wrapped, "_httpcore_stream", f"httpx {type(wrapped).__name__}")
+    asynchronous = isinstance(pool_stream, async_pool.PoolByteStream)
+    if not asynchronous and not isinstance(pool_stream, sync_pool.PoolByteStream):
+        return f"httpcore answered with {type(pool_stream).__name__}, not PoolByteStream"
+    pool = _attr(pool_stream, "_pool", "httpcore PoolByteStream")
+    if type(pool) not in (httpcore.ConnectionPool, httpcore.AsyncConnectionPool):
+        return f"a proxy ({type(pool).__name__})"
+    byte_stream = _attr(pool_stream, "_stream", "httpcore PoolByteStream")
+    http11 = async_http11 if asynchronous else sync_http11
+    if not isinstance(byte_stream, http11.HTTP11ConnectionByteStream):
+        return f"httpcore {type(byte_stream).__name__} is not an HTTP/1.1 body"
+    connection = _attr(byte_stream, "_connection", "httpcore HTTP11ConnectionByteStream")
+    network = _attr(connection, "_network_stream", "httpcore HTTP11Connection")
+    ours = _AsyncLargeReadStream if asynchronous else _LargeReadStream
+    if type(network) is not ours:
+        return f"another connection pool ({type(network).__name__}, not the facade's own)"
+    state = _attr(connection, "_h11_state", "httpcore HTTP11Connection")
+    import h11
+
+    if state.our_state is not h11.DONE or state.their_state is not h11.SEND_BODY:
+        return f"h11 is in state {state.our_state}/{state.their_state}, not DONE/SEND_BODY"
+    reader = _attr(state, "_reader", "h11 Connection")
+    if type(reader).__name__ != "ContentLengthReader":
+        return f"h11 reads the body with {type(reader).__name__}, not ContentLengthReader"
+    remaining = _attr(reader, "_remaining", "h11 ContentLengthReader")
+    buffered = bytes(_attr(state, "_receive_buffer", "h11 Connection"))
+    inner = _attr(network, "_stream", f"modelgates {type(network).__name__}")
+    prefix = [buffered]
+    if asynchronous:
+        found = _asyncio_socket(inner, prefix)
+        if isinstance(found, str):
+            return found
+        sock = found
+    else:
+        sock = _attr(inner, "_sock", f"httpcore {type(inner).__name__}")
+        if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
+            return f"the connection is a {type(sock).__name__}, not a plain socket"
+    prefix = [p for p in prefix if p]
+    if sum(map(len, prefix)) > remaining:
+        return "more bytes arrived than the body holds"
+    timeout = response.request.extensions.get("timeout", {}).get("read")
+    return _Wire(connection, sock, prefix, remaining, timeout)
+
+
+def _async_response_stream() -> type:
+    return httpx._transports.default.AsyncResponseStream  # type: ignore[no-any-return]
+
+
+def _asyncio_socket(inner: object, prefix: list[bytes]) -> Any:
+    """The raw socket under httpcore's anyio stream, with what anyio had already read
+    appended to ``prefix``; or why there is none to read from another thread."""
+    anyio_stream = _attr(inner, "_stream", f"httpcore {type(inner).__name__}")
+    if type(anyio_stream).__module__ != "anyio._backends._asyncio":
+        return f"the async backend is not asyncio ({type(anyio_stream).__module__})"
+    transport = _attr(anyio_stream, "_transport", "anyio SocketStream")
+    protocol = _attr(anyio_stream, "_protocol", "anyio SocketStream")
+    if type(transport).__module__ != "asyncio.selector_events":
+        return f"the event loop's transport is {type(transport).__name__}, not asyncio's selector"
+    if transport.is_closing() or transport.is_reading() or transport.get_write_buffer_size():
+        return "the event loop is still using the socket"
+    if _attr(protocol, "exception", "anyio StreamProtocol") is not None:
+        return "the connection already failed"
+    prefix.extend(_attr(protocol, "read_queue", "anyio StreamProtocol"))
+    raw = transport.get_extra_info("socket")
+    if raw is None:
+        return "the event loop's transport has no socket"
+    return raw
+
+
+def why_not(response: httpx.Response) -> str | None:
+    """Why ``response``'s body cannot take the fast path, or None when it can."""
+    found = _inspect(response)
+    return found if isinstance(found, str) else None
+
+
+def open_body(response: httpx.Response) -> FastBody | None:
+    """The fast body of ``response``, or None (then read it with httpx; the reason is
+    logged at DEBUG). The caller ends it with ``close()`` (sync) or ``aclose()``."""
+    found = _inspect(response)
+    if isinstance(found, str):
+        logger.debug("download fast path does not apply: %s", found)
+        return None
+    return FastBody(found, asynchronous=isinstance(response.stream, httpx.AsyncByteStream))
+
+
+def _receive_timeout(sock: socket.socket, seconds: float | None) -> None:
+    """Blocking reads that give up after ``seconds`` (``SO_RCVTIMEO``): unlike a Python
+    socket timeout, no poll() before each read, and ``MSG_WAITALL`` fills a whole buffer."""
+    sock.setblocking(True)
+    if seconds is None:
+        seconds = 0.0  # no limit
+    whole = int(seconds)
+    micro = max(int((seconds - whole) * 1_000_000), 0 if seconds == 0 else 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", whole, micro))
+
+
+class FastBody:
+    """The rest of one response body, read straight from its socket (module docstring)."""
+
+    def __init__(self, wire: _Wire, *, asynchronous: bool) -> None:
+        self._wire = wire
+        self._asynchronous = asynchronous
+        self._prefix = wire.prefix
+        #: Body bytes not yet handed to the sink.
+        self.remaining = wire.remaining
+        self._length = wire.remaining
+        self._read_timeout = wire.read_timeout
+        # The async socket belongs to the event loop: the worker reads a duplicate of it.
+        if asynchronous:
+            raw = wire.sock
+            self._sock = socket.socket(raw.family, raw.type, raw.proto, fileno=os.dup(raw.fileno()))
+        else:
+            self._sock = wire.sock
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._made = 0
+        self._last_bytes = time.monotonic()
+        self._started = False
+        self._moved = 0
+        self._closed = False
+
+    @property
+    def done(self) -> bool:
+        return self.remaining == 0
+
+    def _buffer(self) -> bytearray:
+        if self._made < BUFFERS and self._free.empty():
+            self._made += 1
+            return bytearray(BUFFER_SIZE)
+        return self._free.get()
+
+    def take_moved(self) -> int:
+        """Bytes handed to the sink since the last call (counted even when ``pump`` raised)."""
+        moved, self._moved = self._moved, 0
+        return moved
+
+    def pump(self, sink: Sink, seconds: float | None = SLICE_SECONDS) -> None:
+        """Move body bytes to ``sink`` until the body is done or about ``seconds`` passed
+        (None: until done; the first call returns after one buffer). Raises
+        ``APIConnectionError`` when the connection breaks, ``APITimeoutError`` after the read
+        timeout without a byte; what arrived before is in ``sink`` either way, and counted
+        by ``take_moved``."""
+        while self._prefix:
+            chunk = self._prefix.pop(0)[: self.remaining]
+            sink.write(chunk)
+            self.remaining -= len(chunk)
+            self._moved += len(chunk)
+        if not self.remaining:
+            return
+        sock, timeout = self._sock, self._read_timeout
+        wait = timeout if seconds is None else seconds if timeout is None else min(timeout, seconds)
+        # The first call returns after one buffer: progress starts with the first bytes.
+        deadline = (
+            None if seconds is None else time.monotonic() + (seconds if self._started else 0.0)
+        )
+        self._started = True
+        _receive_timeout(sock, wait)
+        try:
+            while self.remaining:
+                buffer = self._buffer()
+                view = memoryview(buffer)[: min(BUFFER_SIZE, self.remaining)]
+                got, idle = 0, False
+                try:
+                    while got < len(view):
+                        n = sock.recv_into(view[got:], 0, _WAITALL)
+                        if n == 0:
+                            break
+                        got += n
+                except (BlockingIOError, TimeoutError):
+                    idle = True
+                except OSError as exc:
+                    self._hand(sink, buffer, view, got)
+                    raise APIConnectionError(
+                        f"connection failed ({type(exc).__name__}): {exc}"
+                    ) from exc
+                self._hand(sink, buffer, view, got)
+                now = time.monotonic()
+                if got:
+                    self._last_bytes = now
+                if idle:
+                    if timeout is not None and now - self._last_bytes >= timeout:
+                        raise APITimeoutError(
+                            f"timed out (ReadTimeout): no bytes for {timeout:g} s"
+                            f" ({self._length - self.remaining} of {self._length} received)"
+                        )
+                    if seconds is not None:
+                        # A pause: hand back now, and return after the first bytes that end it.
+                        self._started = False
+                        break
+                elif got < len(view):
+                    raise APIConnectionError(
+                        "connection failed (RemoteProtocolError): peer closed connection"
+                        " without sending complete message body"
+                        f" (received {self._length - self.remaining} bytes,"
+                        f" expected {self._length})"
+                    )
+                if deadline is not None and now >= deadline:
+                    break
+        finally:
+            if self._asynchronous:  # the duplicate shares the loop's file: give it back as it was
+                sock.setblocking(False)
+
+    def _hand(self, sink: Sink, buffer: bytearray, view: memoryview, got: int) -> None:
+        if got:
+            self.remaining -= got
+            self._moved += got
+            sink.write(view[:got], lambda: self._free.put(buffer))
+        else:
+            self._free.put(buffer)
+
+    def close(self) -> None:
+        """Sync: close the connection (httpcore never saw the body: it must not be reused)."""
+        if not self._closed:
+            self._closed = True
+            self._wire.connection.close()
+
+    async def aclose(self) -> None:
+        """Async: close our duplicate, then the connection, even when cancelled."""
+        if not self._closed:
+            self._closed = True
+            self._sock.close()
+            import anyio
+
+            with anyio.CancelScope(shield=True), contextlib.suppress(OSError):
+                await self._wire.connection.aclose()
