@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Iterator
 
+import httpx
 import pytest
 
 from modelgates import AsyncModelGates, ModelGates
@@ -83,3 +84,23 @@ async def async_client(emulator: Emulator) -> AsyncIterator[AsyncModelGates]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(params=["fast", "general"])
+def body_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Runs a test once with bodies read by the fast path (``_fastbody``) and once by httpx
+    (the general path), and checks the fast run really took the fast path every time."""
+    from modelgates import _fastbody
+
+    real = _fastbody.open_body
+    fast: list[bool] = []
+
+    def open_body(response: httpx.Response) -> _fastbody.FastBody | None:
+        body = real(response) if request.param == "fast" else None
+        fast.append(body is not None)
+        return body
+
+    monkeypatch.setattr(_fastbody, "open_body", open_body)
+    yield request.param
+    if request.param == "fast":
+        assert all(fast), "a body took the general path (see _fastbody.why_not)"

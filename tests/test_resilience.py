@@ -26,6 +26,8 @@ from tests.conftest import KEY
 from tests.helpers import leftovers, parked
 
 MiB = 1024 * 1024
+#: Every test here runs on both body paths (conftest.body_path).
+pytestmark = pytest.mark.usefixtures("body_path")
 #: Reads from a socket are at most this big (httpcore's read size): the slack the bound allows.
 ONE_READ = 64 * 1024
 

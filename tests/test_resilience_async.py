@@ -16,6 +16,8 @@ from tests.helpers import leftovers, parked
 from tests.test_resilience import Sleeps
 
 MiB = 1024 * 1024
+#: Every test here runs on both body paths (conftest.body_path).
+pytestmark = pytest.mark.usefixtures("body_path")
 
 
 @pytest.fixture

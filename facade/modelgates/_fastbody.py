@@ -135,12 +135,13 @@ def _inspect_connection(response: httpx.Response) -> _Wire | str:
     from httpcore._async import http11 as async_http11
     from httpcore._sync import connection_pool as sync_pool
     from httpcore._sync import http11 as sync_http11
+    from httpx._transports.default import AsyncResponseStream, ResponseStream
 
     from ._transport import _AsyncLargeReadStream, _LargeReadStream
 
     bound = _attr(response, "stream", "httpx Response")
     wrapped = _attr(bound, "_stream", f"httpx {type(bound).__name__}")
-    if not isinstance(wrapped, httpx._transports.default.ResponseStream | _async_response_stream()):
+    if not isinstance(wrapped, ResponseStream | AsyncResponseStream):
         return f"another transport ({type(wrapped).__name__}, not httpx's HTTP transport)"
     pool_stream = _attr(wrapped, "_httpcore_stream", f"httpx {type(wrapped).__name__}")
     asynchronous = isinstance(pool_stream, async_pool.PoolByteStream)
@@ -184,10 +185,6 @@ def _inspect_connection(response: httpx.Response) -> _Wire | str:
         return "more bytes arrived than the body holds"
     timeout = response.request.extensions.get("timeout", {}).get("read")
     return _Wire(connection, sock, prefix, remaining, timeout)
-
-
-def _async_response_stream() -> type:
-    return httpx._transports.default.AsyncResponseStream  # type: ignore[no-any-return]
 
 
 def _asyncio_socket(inner: object, prefix: list[bytes]) -> Any:
