@@ -231,10 +231,6 @@ class _Download:
         self.content_type = video.content_type
         self._fresh_attempt = True
 
-    def write(self, chunk: bytes) -> None:
-        self.writer.write(chunk)
-        self.advance(len(chunk))
-
     def advance(self, n: int) -> None:
         if not n:
             return
@@ -322,26 +318,32 @@ class _Download:
         return options
 
 
-def receive(job: _Download, video: VideoStream) -> None:
-    """One response's body into ``job``: through the fast body when it applies."""
+def read_body(video: VideoStream, sink: _fastbody.Sink, advance: Callable[[int], None]) -> None:
+    """The one place a response body is read: into ``sink``, calling ``advance(n)`` as
+    bytes land. Through the fast body (``_fastbody``) when it applies, else httpx's
+    ``iter_raw``. Whatever arrived before an error is in ``sink`` and counted."""
     body = _fastbody.open_body(video.response)
     if body is None:
         for chunk in video.iter_bytes():
-            job.write(chunk)
+            sink.write(chunk)
+            advance(len(chunk))
         return
     try:
         while not body.done:
             try:
-                body.pump(job.writer)
+                body.pump(sink)
             finally:
-                job.advance(body.take_moved())
+                advance(body.take_moved())
     finally:
         body.close()
 
 
-async def receive_async(job: _Download, video: AsyncVideoStream) -> None:
-    """``receive`` for the async driver: the same pump, one slice per worker-thread hop
-    (cancellation lands between slices); the general path batches its writes."""
+async def read_body_async(
+    video: AsyncVideoStream, sink: _fastbody.Sink, advance: Callable[[int], None]
+) -> None:
+    """``read_body`` for the async driver: the same pump, run in a worker thread one slice
+    at a time (cancellation lands between slices); the general path's writes go to the
+    worker thread in batches. ``advance`` runs on the event loop."""
     body = _fastbody.open_body(video.response)
     if body is None:
         batch: list[bytes] = []
@@ -350,20 +352,25 @@ async def receive_async(job: _Download, video: AsyncVideoStream) -> None:
             batch.append(chunk)
             batched += len(chunk)
             if batched >= ASYNC_WRITE_BATCH:
-                await anyio.to_thread.run_sync(job.writer.write_many, batch)
-                job.advance(batched)
+                await anyio.to_thread.run_sync(_write_all, sink, batch)
+                advance(batched)
                 batch, batched = [], 0
-        await anyio.to_thread.run_sync(job.writer.write_many, batch)
-        job.advance(batched)
+        await anyio.to_thread.run_sync(_write_all, sink, batch)
+        advance(batched)
         return
     try:
         while not body.done:
             try:
-                await anyio.to_thread.run_sync(body.pump, job.writer)
+                await anyio.to_thread.run_sync(body.pump, sink)
             finally:
-                job.advance(body.take_moved())
+                advance(body.take_moved())
     finally:
         await body.aclose()
+
+
+def _write_all(sink: _fastbody.Sink, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        sink.write(chunk)
 
 
 def download(
@@ -388,7 +395,7 @@ def _download(http: httpx.Client, job: _Download, options: DownloadOptions) -> D
                     timeout=options.timeout,
                 ) as video:
                     job.begin(video)
-                    receive(job, video)
+                    read_body(video, job.writer, job.advance)
                 result = job.finish()
                 break
             except (APIConnectionError, APIStatusError, _StartOver) as exc:
@@ -424,7 +431,7 @@ async def _download_async(
                     timeout=options.timeout,
                 ) as video:
                     job.begin(video)
-                    await receive_async(job, video)
+                    await read_body_async(video, job.writer, job.advance)
                 result = await anyio.to_thread.run_sync(job.finish)
                 break
             except (APIConnectionError, APIStatusError, _StartOver) as exc:
