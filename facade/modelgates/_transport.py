@@ -382,7 +382,8 @@ class _ReadSizer:
 
 
 class _LargeReadStream(httpcore.NetworkStream):
-    """A socket stream whose reads are sized by ``_ReadSizer``."""
+    """A socket stream whose reads are sized by ``_ReadSizer``. Its type is also how
+    ``_fastbody`` knows a connection is the facade's own (and may read a body from it)."""
 
     def __init__(self, stream: httpcore.NetworkStream) -> None:
         self._stream = stream
