@@ -132,6 +132,19 @@ def test_another_transport_takes_the_general_path(
     assert opened == ["another connection pool (SyncStream, not the facade's own)"]
 
 
+@pytest.mark.anyio
+async def test_another_async_transport_takes_the_general_path(
+    emulator: Emulator, tmp_path: Path, opened: list[str | None]
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(2 * MiB, seed=6)])
+    async with AsyncModelGates(
+        api_key=KEY, base_url=emulator.base_url, transport=httpx.AsyncHTTPTransport()
+    ) as client:
+        result = await client.videos.download(job.id, tmp_path)
+    assert result.sha256 == job.outputs[0].sha256
+    assert opened == ["another connection pool (AnyIOStream, not the facade's own)"]
+
+
 class _ChunkedVideo(http.server.BaseHTTPRequestHandler):
     """A real HTTP/1.1 server sending the video with chunked transfer encoding."""
 
