@@ -15,16 +15,20 @@ import json
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import webhooks
 from ._errors import InvalidParameterError, WebhookVerificationError
+
+if TYPE_CHECKING:  # imported where used: `modelgates --help` stays light (no attrs, httpx)
+    from . import webhooks
 
 #: Headers of the received request not passed on by ``--forward`` (hop-by-hop, or set anew).
 _NOT_FORWARDED = frozenset({"host", "content-length", "connection", "transfer-encoding"})
 
 
 def _secrets(args: argparse.Namespace) -> tuple[webhooks.WebhookSecret, ...]:
+    from . import webhooks
+
     if args.secret:
         return webhooks.resolve_secrets(args.secret)
     try:
@@ -161,6 +165,8 @@ def parse_http_request(raw: bytes) -> tuple[dict[str, str], bytes]:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from . import webhooks
+
     secrets = _secrets(args)
     headers, body = parse_http_request(sys.stdin.buffer.read())
     tolerance = None if args.ignore_age else webhooks.DEFAULT_TOLERANCE
@@ -202,7 +208,7 @@ def register(commands: Any, epilog: str) -> None:
             "--secret",
             action="append",
             metavar="S",
-            help=f"signing secret (repeatable, for rotation; default: ${webhooks.ENV_SECRET})",
+            help="signing secret (repeatable, for rotation; default: $MODELGATES_WEBHOOK_SECRET)",
         )
         parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
         parser.set_defaults(handler=handler, command_parser=parser)
