@@ -102,8 +102,12 @@ def test_a_body_already_started_is_not_taken(client: ModelGates) -> None:
         assert _fastbody.why_not(video.response) == "the body was already started"
 
 
-def _pool_connections(client: ModelGates) -> list[object]:
-    return list(client._http._transport._inner._pool.connections)  # type: ignore[attr-defined]
+def _pool_connections(client: ModelGates | AsyncModelGates) -> list[object]:
+    """The connections of the facade's own pool, under its wrapping transports."""
+    transport: Any = client._http._transport
+    while not hasattr(transport, "_pool"):
+        transport = transport._inner
+    return list(transport._pool.connections)
 
 
 def test_a_fast_body_connection_is_closed_never_pooled(
@@ -194,8 +198,7 @@ async def test_the_async_client_reads_through_the_fast_path(
     assert opened == [None]
     assert result.sha256 == job.outputs[0].sha256
     assert hashlib.sha256(result.path.read_bytes()).hexdigest() == result.sha256
-    pool = async_client._http._transport._inner._pool  # type: ignore[attr-defined]
-    assert list(pool.connections) == []
+    assert _pool_connections(async_client) == []
 
 
 # -- checksum= ---------------------------------------------------------------------------------
