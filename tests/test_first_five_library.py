@@ -143,9 +143,11 @@ def test_the_interrupted_download_says_what_it_kept(
     writes = 0
     real_write = _files.AtomicWriter.write
 
-    def write_then_interrupt(self: _files.AtomicWriter, chunk: bytes) -> None:
+    def write_then_interrupt(
+        self: _files.AtomicWriter, chunk: _files.Chunk, release: _files.Release | None = None
+    ) -> None:
         nonlocal writes
-        real_write(self, chunk)
+        real_write(self, chunk, release)
         writes += 1
         if writes == 1:
             raise KeyboardInterrupt
