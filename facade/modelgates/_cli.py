@@ -23,11 +23,10 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 # The client and the download machinery load with the first command that uses them.
-from . import __version__, _cli_webhooks, _log
-from ._adapter import REQUIRED_CREATE_FIELDS
+from . import __version__, _cli_webhooks
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -62,8 +61,8 @@ from ._requests import (
     last_frame,
     video_reference,
 )
-from .batch import BatchIncompleteError
-from .batch._cli import add_commands as add_batch_commands
+from .batch._commands import add_commands as add_batch_commands
+from .batch._errors import BatchIncompleteError
 
 if TYPE_CHECKING:
     from ._client import ModelGates
@@ -542,6 +541,40 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser that finishes itself (``before_use``) only when that subcommand
+    is parsed or its help is shown, so ``modelgates --help`` never pays for it."""
+
+    before_use: Callable[[argparse.ArgumentParser], None] | None = None
+
+    def _ready(self) -> None:
+        if self.before_use is not None:
+            before_use, self.before_use = self.before_use, None
+            before_use(self)
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        self._ready()
+        return super().parse_known_args(*args, **kwargs)
+
+    def format_usage(self) -> str:
+        self._ready()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._ready()
+        return super().format_help()
+
+
+def _mark_required(parser: argparse.ArgumentParser) -> None:
+    """Make the flags of what the bundled API document requires required. Read from the
+    generated model, which loads httpx and attrs: hence only when the command is used."""
+    from ._adapter import REQUIRED_CREATE_FIELDS
+
+    for action in parser._actions:
+        if action.dest in REQUIRED_CREATE_FIELDS:
+            action.required = True
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelgates",
@@ -620,8 +653,6 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument(
         "--check", action="store_true", help="check values against the model's capabilities first"
     )
-    for action in request._actions:  # what the bundled API document requires
-        action.required = action.dest in REQUIRED_CREATE_FIELDS
     waiting = argparse.ArgumentParser(add_help=False)
     waiting.add_argument(
         "--timeout", type=float, default=1800.0, help="seconds to wait for the job (default 1800)"
@@ -647,10 +678,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(
         name: str, parents: list[argparse.ArgumentParser], summary: str, handler: Any
-    ) -> argparse.ArgumentParser:
+    ) -> _CommandParser:
         sub = video_commands.add_parser(
             name,
-            parents=parents,
+            parents=cast("list[_CommandParser]", parents),  # any parser may be a parent
             help=summary,
             description=summary,
             epilog=_exit_code_help(),
@@ -660,8 +691,11 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     videos = commands.add_parser("videos", help="video generation jobs")
-    video_commands = videos.add_subparsers(dest="videos_command", required=True, metavar="COMMAND")
-    command("create", [request, api], "submit a video generation job", _cmd_create)
+    video_commands = videos.add_subparsers(
+        dest="videos_command", required=True, metavar="COMMAND", parser_class=_CommandParser
+    )
+    create = command("create", [request, api], "submit a video generation job", _cmd_create)
+    create.before_use = _mark_required
     command("status", [api], "show a job's state", _cmd_status).add_argument(
         "job_id", metavar="JOB_ID"
     )
@@ -669,12 +703,13 @@ def build_parser() -> argparse.ArgumentParser:
         "wait", [waiting, progress, api], "wait until a job is completed (or fails)", _cmd_wait
     ).add_argument("job_id", metavar="JOB_ID")
     command("models", [api], "list the video models and the values they accept", _cmd_models)
-    command(
+    generate = command(
         "generate",
         [request, waiting, output, progress, api],
         "create a job, wait for it and download its video",
         _cmd_generate,
     )
+    generate.before_use = _mark_required
     download = command(
         "download",
         [output, progress, api],
@@ -724,6 +759,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with contextlib.ExitStack() as stack:
         if args.verbose:
+            from . import _log  # with httpx, which --help does not need
+
             level = logging.INFO if args.verbose == 1 else logging.DEBUG
             stack.enter_context(_log.printing(level, sys.stderr))
         stack.enter_context(using(CLIWording(args.command_parser, args)))

@@ -28,6 +28,7 @@ import attrs
 
 from modelgates import InvalidParameterError
 
+from ._errors import BatchLedgerError
 from ._input import BatchRequest
 from ._result import (
     COMPLETED,
@@ -39,7 +40,6 @@ from ._result import (
     SUBMITTING,
     UNKNOWN,
     BatchItem,
-    BatchLedgerError,
     BatchOutput,
 )
 

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import attrs
 
-from modelgates import ModelGatesError
-
 #: The ledger's states, in the order a request moves through them.
 PLANNED = "planned"
 SUBMITTING = "submitting"  # committed before the POST is sent
@@ -29,19 +27,6 @@ _STATUS = {PLANNED: "pending", COMPLETED: "downloading", DOWNLOADED: "completed"
 
 def status_of(state: str) -> str:
     return _STATUS.get(state, state)
-
-
-class BatchLedgerError(ModelGatesError):
-    """The ledger cannot be used: another process holds it, or it is not a ledger this
-    version understands."""
-
-
-class BatchIncompleteError(ModelGatesError):
-    """A batch ended with requests not completed and downloaded (the CLI's exit 15)."""
-
-    def __init__(self, result: BatchResult) -> None:
-        super().__init__(result.summary())
-        self.result = result
 
 
 @attrs.frozen

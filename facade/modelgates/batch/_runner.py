@@ -51,6 +51,7 @@ from modelgates import (
     VideoRequestFields,
 )
 
+from ._defaults import DEFAULT_MAX_DOWNLOADS, DEFAULT_MAX_JOBS, DEFAULT_POLL_INTERVAL
 from ._input import BatchRequest, RequestSource, in_shard, load_requests, parse_shard
 from ._ledger import Ledger, default_ledger
 from ._manifest import ManifestWriter
@@ -70,9 +71,6 @@ from ._result import (
 
 T = TypeVar("T")
 
-DEFAULT_MAX_JOBS = 8
-DEFAULT_MAX_DOWNLOADS = 4
-DEFAULT_POLL_INTERVAL = 10.0
 #: Polls of one round sent at once (a round with many jobs in flight must not take longer
 #: than the interval over a slow link).
 POLLS_AT_ONCE = 16
