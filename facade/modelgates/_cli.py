@@ -369,6 +369,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
                 index=args.index,
                 overwrite=args.overwrite,
                 on_progress=bar,
+                connections=args.connections,
             )
     _emit(args, _result_data(result, args.job_id), _result_text(result, args.job_id))
     return 0
@@ -378,7 +379,9 @@ def _download_all(args: argparse.Namespace) -> int:
     if args.output == STDOUT:
         raise InvalidParameterError("--all writes one file per output: -o must be a directory")
     with _client(args) as client:
-        results = client.videos.download_all(args.job_id, args.output, overwrite=args.overwrite)
+        results = client.videos.download_all(
+            args.job_id, args.output, overwrite=args.overwrite, connections=args.connections
+        )
     _emit(
         args,
         [_result_data(result, args.job_id) for result in results],
@@ -448,6 +451,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             on_update=seen,
             overwrite=args.overwrite,
             check=args.check,
+            connections=args.connections,
             **_request_fields(args),
         )
     assert seen.job_id is not None  # wait() reports every poll, the first included
@@ -526,6 +530,15 @@ def _non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative")
+    return value
+
+
+def _connections(text: str) -> int:
+    from ._parallel import MAX_CONNECTIONS
+
+    value = _non_negative_int(text)
+    if not 1 <= value <= MAX_CONNECTIONS:
+        raise argparse.ArgumentTypeError(f"{value} is not from 1 to {MAX_CONNECTIONS}")
     return value
 
 
@@ -626,6 +639,14 @@ def build_parser() -> argparse.ArgumentParser:
         "current directory); - writes the video to stdout",
     )
     output.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    output.add_argument(
+        "--connections",
+        type=_connections,
+        default=None,
+        metavar="N",
+        help="connections for one video (default: automatic, several only when one is slow "
+        "and the server supports ranges; 1: exactly one)",
+    )
 
     def command(
         name: str, parents: list[argparse.ArgumentParser], summary: str, handler: Any
