@@ -298,7 +298,7 @@ class AsyncSource:
             yield _SyncPart(video, iter(_AsyncChunks(self._portal, video.iter_bytes())))
 
     def call(self, fn: Callable[[], None]) -> None:
-        self._portal.call(anyio.to_thread.run_sync, fn)
+        self._portal.call(fn)
 
 
 # -- the plan: whether, and where ------------------------------------------------------------
@@ -472,16 +472,15 @@ class Plan:
             engine = await anyio.to_thread.run_sync(
                 self._engine, job, total, source, first, close_first
             )
+            failure: Exception | None = None
             try:
-                async with anyio.create_task_group() as group:
-                    group.start_soon(_stop_when_cancelled, engine)
-                    try:
-                        await anyio.to_thread.run_sync(engine.run)
-                    finally:
-                        group.cancel_scope.cancel()
-            except Stopped:
-                await anyio.lowlevel.checkpoint()  # the cancellation that stopped it
-                raise
+                # Cancelled, the portal cancels the connections' calls: the engine stops.
+                await anyio.to_thread.run_sync(engine.run)
+            except Exception as exc:
+                await anyio.lowlevel.checkpoint_if_cancelled()  # the cancellation, as such
+                failure = exc
+        if failure is not None:
+            raise failure  # outside the portal, so not wrapped in an exception group
         return True
 
     def _continuing(self, job: _Download) -> bool:
@@ -528,13 +527,6 @@ class Plan:
         if self.engine is not None:
             self.engine.release(keep=False)
             self.engine = None
-
-
-async def _stop_when_cancelled(engine: _Engine) -> None:
-    try:
-        await anyio.sleep_forever()
-    finally:
-        engine.stop()
 
 
 # -- the engine ------------------------------------------------------------------------------
@@ -873,8 +865,10 @@ class _Engine:
                     self._budgets.pop(part, None)
                     part += 1
                 self._changed.notify_all()
-            if offset >= end:
-                return None
+            if offset >= end and len(view) < len(chunk):
+                return None  # the probe's open-ended answer: the rest is another's
+        if offset >= end:
+            return None  # read to its end: the connection goes back to the pool
         # The body ended early (the connection closed cleanly): fetch the rest again.
         raise APIConnectionError(f"a part of {self.job.target.name} ended at byte {offset}")
 
