@@ -62,6 +62,18 @@ def resilient(emulator: Emulator, sleeps: Sleeps) -> Iterator[ModelGates]:
         yield client
 
 
+@pytest.fixture
+def slow_link(emulator: Emulator, sleeps: Sleeps) -> Iterator[ModelGates]:
+    """A client reaching the emulator at 8 MB/s per connection: parts are still to be asked
+    for when a test changes the server's behaviour at the first progress report."""
+    policy = RetryPolicy(max_retries=3, sleep=sleeps, async_sleep=sleeps.async_sleep)
+    with (
+        LinkEmulator(("127.0.0.1", emulator.port), conn_rate=8e6) as link,
+        ModelGates(api_key=KEY, base_url=f"http://127.0.0.1:{link.port}/api/v1", retry=policy) as c,
+    ):
+        yield c
+
+
 def _content_requests(emulator: Emulator) -> list[dict[str, str]]:
     return [dict(r.headers) for r in emulator.requests_to("api") if r.path.endswith("/content")]
 
@@ -169,7 +181,7 @@ def _after_first_progress(action: object) -> object:
 
 
 def test_a_part_answered_200_falls_back_to_one_connection(
-    resilient: ModelGates, emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    slow_link: ModelGates, emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     job = emulator.add_job(outputs=[Output.generated(SIZE, seed=16)])
 
@@ -177,7 +189,7 @@ def test_a_part_answered_200_falls_back_to_one_connection(
         job.faults.ignore_range = True
 
     with caplog.at_level(logging.INFO, logger="modelgates"):
-        result = resilient.videos.download(
+        result = slow_link.videos.download(
             job.id,
             tmp_path / "v.mp4",
             connections=4,
@@ -190,7 +202,7 @@ def test_a_part_answered_200_falls_back_to_one_connection(
 
 
 def test_a_video_replaced_mid_download_is_never_spliced(
-    resilient: ModelGates, emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    slow_link: ModelGates, emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     job = emulator.add_job(outputs=[Output.generated(SIZE, seed=17)])
     old = job.outputs[0].sha256
@@ -199,7 +211,7 @@ def test_a_video_replaced_mid_download_is_never_spliced(
         job.outputs[0].version += 1
 
     with caplog.at_level(logging.INFO, logger="modelgates"):
-        result = resilient.videos.download(
+        result = slow_link.videos.download(
             job.id,
             tmp_path / "v.mp4",
             connections=4,
@@ -211,7 +223,7 @@ def test_a_video_replaced_mid_download_is_never_spliced(
 
 
 def test_429_on_parts_halves_the_connections(
-    resilient: ModelGates,
+    slow_link: ModelGates,
     emulator: Emulator,
     sleeps: Sleeps,
     tmp_path: Path,
@@ -223,7 +235,7 @@ def test_429_on_parts_halves_the_connections(
         job.faults.statuses.extend([StatusFault(429, retry_after="1")] * 2)
 
     with caplog.at_level(logging.INFO, logger="modelgates"):
-        result = resilient.videos.download(
+        result = slow_link.videos.download(
             job.id,
             tmp_path / "v.mp4",
             connections=4,
