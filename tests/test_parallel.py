@@ -444,3 +444,19 @@ def test_cli_connections_flag(
     assert cli_main([*argv, "--no-progress"]) == 0
     assert _sha256(tmp_path / "v.mp4") == job.outputs[0].sha256
     assert len(_content_requests(emulator)) > 2
+
+
+def test_a_journal_naming_another_file_is_never_followed(
+    client: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=26)])
+    dest = tmp_path / "v.mp4"
+    (tmp_path / "other.mp4").write_bytes(b"mine")
+    for data in ("../other.mp4", "other.mp4", "v.mp4"):
+        meta = {"job_id": job.id, "index": 0, "validator": job.outputs[0].etag(job.id, 0),
+                "total": SIZE, "content_type": None, "part_size": PART, "data": data,
+                "done": [[0, 32]]}  # fmt: skip
+        journal_path(dest).write_text(json.dumps(meta))
+        result = client.videos.download(job.id, dest, connections=4, overwrite=True)
+        assert result.sha256 == job.outputs[0].sha256 == _sha256(dest)
+    assert (tmp_path / "other.mp4").read_bytes() == b"mine"

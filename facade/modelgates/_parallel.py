@@ -168,6 +168,9 @@ class _Journal:
         keys = {"job_id", "index", "validator", "total", "content_type", "part_size", "data"}
         if not isinstance(meta, dict) or not keys <= meta.keys():
             return None
+        data = meta["data"]
+        if not isinstance(data, str) or not data.startswith(".") or "/" in data or data == "..":
+            return None  # only ever a hidden file beside dest
         return cls(path, meta)
 
     def write(self, done: list[int]) -> None:
@@ -313,7 +316,9 @@ class Plan:
         #: Set once ranges failed: the rest of this call is exactly one connection.
         self.off = connections == 1
         self.engine: _Engine | None = None
-        self.journal = _Journal.read(final) if resume and not self.off else None
+        self.resume = resume
+        #: Read even when not used (connections=1, resume=False): a success removes it.
+        self.journal = _Journal.read(final)
 
     def probe_headers(self, job: _Download) -> dict[str, str]:
         """The first request's headers: ask for ranges (and, to continue a journal, only
@@ -327,7 +332,7 @@ class Plan:
 
     def _usable_journal(self, job: _Download) -> _Journal | None:
         journal = self.journal
-        if journal is None:
+        if journal is None or self.off or not self.resume:
             return None
         meta = journal.meta
         if (meta["job_id"], meta["index"]) != (job.job_id, job.index):
@@ -386,7 +391,7 @@ class Plan:
 
     def _adopt(self, journal: _Journal) -> tuple[Path | None, set[int]]:
         data = self.final.with_name(str(journal.meta["data"]))
-        if data.parent != self.final.parent or not data.name.startswith("."):
+        if data == self.final or not data.name.startswith("."):
             return None, set()
         try:
             fd = os.open(data, os.O_RDWR)
@@ -510,7 +515,7 @@ class Plan:
         if journal is None:
             return
         data = self.final.with_name(str(journal.meta.get("data", "")))
-        if data.name.startswith(".") and data.parent == self.final.parent:
+        if data.name.startswith(".") and data != self.final:
             with contextlib.suppress(OSError):
                 fd = os.open(data, os.O_RDWR)
                 try:
