@@ -28,6 +28,7 @@ from . import _adapter
 from ._docs import share_docstrings
 from ._download import DownloadOptions, ProgressCallback, download, download_async
 from ._errors import carrying_job_id
+from ._parallel import check_connections
 from ._requests import VideoRequestFields, request_fields
 from ._retry import RetryPolicy
 from ._stream import AsyncVideoStream, VideoStream, open_async_stream, open_stream
@@ -63,6 +64,7 @@ def _download_options(
     expected_sha256: str | None,
     max_retries: int | None,
     request: RequestOptions,
+    connections: int | None = None,
 ) -> DownloadOptions:
     """Per-call settings over the client's."""
     policy: RetryPolicy = config.retry
@@ -78,6 +80,7 @@ def _download_options(
         timeout=request.timeout,
         extra_headers=request.headers,
         extra_query=request.query,
+        connections=check_connections(connections),
     )
 
 
@@ -205,6 +208,7 @@ class Videos:
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        connections: int | None = None,
     ) -> DownloadResult:
         """Stream output ``index`` of a completed job to ``dest`` (a file, or a directory to
         put ``<job_id>.mp4`` in). Nothing appears at ``dest`` unless the whole video does.
@@ -212,6 +216,10 @@ class Videos:
         Broken connections continue where they stopped; ``resume=True`` also continues
         what an interrupted earlier call left. ``expected_sha256`` is checked before the
         file is put in place. ``max_retries`` and ``timeout`` override the client's.
+
+        ``connections``: a large video on a slow connection is fetched over several, with
+        byte ranges, when the server supports them (``None``, automatic: up to 8 when one
+        connection is not fast); ``1`` keeps to one connection, ``N`` uses N.
         """
         options = _download_options(
             self._config,
@@ -222,6 +230,7 @@ class Videos:
             expected_sha256,
             max_retries,
             request_options(extra_headers, extra_query, timeout),
+            connections,
         )
         return download(self._http, job_id, dest, options)
 
@@ -235,10 +244,12 @@ class Videos:
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        connections: int | None = None,
     ) -> list[DownloadResult]:
         """Every output of a completed job into ``directory``, ``max_concurrency`` at a
         time; results in index order."""
         extras = request_options(extra_headers, extra_query, timeout)
+        check_connections(connections)
         indices = output_indices(self._get(_adapter.get_request(check_job_id(job_id)), extras))
         target = _directory(directory)
         with ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
@@ -254,6 +265,7 @@ class Videos:
                     timeout=extras.timeout,
                     extra_headers=extras.headers,
                     extra_query=extras.query,
+                    connections=connections,
                 )
                 for i in indices
             ]
@@ -275,6 +287,7 @@ class Videos:
         extra_query: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         request_timeout: float | httpx.Timeout | None = None,
+        connections: int | None = None,
         **fields: Unpack[VideoRequestFields],
     ) -> DownloadResult:
         """Create a job, wait for it, and download its (first) video to ``dest``:
@@ -299,6 +312,7 @@ class Videos:
         extras = request_options(
             extra_headers, extra_query, request_timeout, timeout_name="request_timeout"
         )
+        check_connections(connections)
         job = self.create(
             model=model,
             prompt=prompt,
@@ -328,6 +342,7 @@ class Videos:
                 timeout=extras.timeout,
                 extra_headers=extras.headers,
                 extra_query=extras.query,
+                connections=connections,
             )
 
     @contextlib.contextmanager
@@ -486,6 +501,7 @@ class AsyncVideos:
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        connections: int | None = None,
     ) -> DownloadResult:
         options = _download_options(
             self._config,
@@ -496,6 +512,7 @@ class AsyncVideos:
             expected_sha256,
             max_retries,
             request_options(extra_headers, extra_query, timeout),
+            connections,
         )
         return await download_async(self._http, job_id, dest, options)
 
@@ -509,8 +526,10 @@ class AsyncVideos:
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        connections: int | None = None,
     ) -> list[DownloadResult]:
         extras = request_options(extra_headers, extra_query, timeout)
+        check_connections(connections)
         job = await self._get(_adapter.get_request(check_job_id(job_id)), extras)
         indices = output_indices(job)
         target = await anyio.to_thread.run_sync(_directory, directory)
@@ -527,6 +546,7 @@ class AsyncVideos:
                     timeout=extras.timeout,
                     extra_headers=extras.headers,
                     extra_query=extras.query,
+                    connections=connections,
                 )
 
         async with anyio.create_task_group() as group:
@@ -550,11 +570,13 @@ class AsyncVideos:
         extra_query: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         request_timeout: float | httpx.Timeout | None = None,
+        connections: int | None = None,
         **fields: Unpack[VideoRequestFields],
     ) -> DownloadResult:
         extras = request_options(
             extra_headers, extra_query, request_timeout, timeout_name="request_timeout"
         )
+        check_connections(connections)
         job = await self.create(
             model=model,
             prompt=prompt,
@@ -584,6 +606,7 @@ class AsyncVideos:
                 timeout=extras.timeout,
                 extra_headers=extras.headers,
                 extra_query=extras.query,
+                connections=connections,
             )
 
     @contextlib.asynccontextmanager
