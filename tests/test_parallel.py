@@ -460,3 +460,15 @@ def test_a_journal_naming_another_file_is_never_followed(
         result = client.videos.download(job.id, dest, connections=4, overwrite=True)
         assert result.sha256 == job.outputs[0].sha256 == _sha256(dest)
     assert (tmp_path / "other.mp4").read_bytes() == b"mine"
+
+
+def test_every_part_carries_the_calls_extra_headers_and_query(
+    client: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=27)])
+    client.videos.download(
+        job.id, tmp_path, connections=4, extra_headers={"X-Trace": "t1"}, extra_query={"q": "1"}
+    )
+    content = [r for r in emulator.requests_to("api") if r.path.endswith("/content")]
+    assert len(content) > 2
+    assert all(r.headers.get("x-trace") == "t1" and "q=1" in r.query for r in content)
