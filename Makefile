@@ -62,9 +62,10 @@ clean: ## Remove the venv and build leftovers
 demo: $(STAMP) ## Download the demo video from the bundled emulator into ./demo-output/ (no key, no network)
 	@$(PY) tools/demo.py
 
-bench: $(STAMP) ## Measure downloads against curl, wget and plain Python; write docs/benchmarks.md (+ .png); then the batch row
+bench: $(STAMP) ## Measure downloads against curl, wget and plain Python; write docs/benchmarks.md (+ .png); then the batch row and the links (docs/benchmarks-links.md)
 	$(PY) tools/bench.py
 	$(PY) tools/bench_batch.py
+	$(PY) tools/bench_links.py
 
 bench-quick: $(STAMP) ## The same in under a minute (64 MiB, tmpfs), to a temporary report
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \

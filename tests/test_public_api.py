@@ -20,7 +20,8 @@ DOWNLOAD = (
     "resume: 'bool' = True, expected_sha256: 'str | None' = None, checksum: 'bool' = True, "
     "max_retries: 'int | None' = None, timeout: 'float | httpx.Timeout | None' = None, "
     "extra_headers: 'Mapping[str, str] | None' = None, "
-    "extra_query: 'Mapping[str, Any] | None' = None) -> 'DownloadResult'"
+    "extra_query: 'Mapping[str, Any] | None' = None, "
+    "connections: 'int | None' = None) -> 'DownloadResult'"
 )
 CREATE = (
     "(*, model: 'str', prompt: 'str | None' = None, check: 'bool' = False, "

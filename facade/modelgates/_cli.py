@@ -375,6 +375,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
                 overwrite=args.overwrite,
                 on_progress=bar,
                 checksum=not args.no_checksum,
+                connections=args.connections,
             )
     _emit(args, _result_data(result, args.job_id), _result_text(result, args.job_id))
     return 0
@@ -389,6 +390,7 @@ def _download_all(args: argparse.Namespace) -> int:
             args.output,
             overwrite=args.overwrite,
             checksum=not args.no_checksum,
+            connections=args.connections,
         )
     _emit(
         args,
@@ -460,6 +462,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             check=args.check,
             checksum=not args.no_checksum,
+            connections=args.connections,
             **_request_fields(args),
         )
     assert seen.job_id is not None  # wait() reports every poll, the first included
@@ -575,6 +578,15 @@ def _mark_required(parser: argparse.ArgumentParser) -> None:
             action.required = True
 
 
+def _connections(text: str) -> int:
+    from ._parallel import MAX_CONNECTIONS
+
+    value = _non_negative_int(text)
+    if not 1 <= value <= MAX_CONNECTIONS:
+        raise argparse.ArgumentTypeError(f"{value} is not from 1 to {MAX_CONNECTIONS}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelgates",
@@ -674,6 +686,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-checksum",
         action="store_true",
         help="skip the sha256 of the video (faster when the CPU is the limit)",
+    )
+    output.add_argument(
+        "--connections",
+        type=_connections,
+        default=None,
+        metavar="N",
+        help="connections for one video (default: automatic, several only when one is slow "
+        "and the server supports ranges; 1: exactly one)",
     )
 
     def command(

@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ import anyio.to_thread
 import attrs
 import httpx
 
-from . import _fastbody
+from . import _fastbody, _parallel
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -119,6 +119,8 @@ class DownloadOptions:
     #: The call's ``extra_headers``/``extra_query``, on every request of the download.
     extra_headers: dict[str, str] = attrs.field(factory=dict)
     extra_query: dict[str, Any] = attrs.field(factory=dict)
+    #: None: automatic (``_parallel``); 1: one connection, exactly as before; N: N ranges.
+    connections: int | None = None
 
 
 def _strong_validator(headers: httpx.Headers) -> str | None:
@@ -164,6 +166,10 @@ class _Download:
         # Transport retries off: this loop owns the budget (see the module docstring).
         self.extensions: dict[str, Any] = {EXTENSION: attrs.evolve(options.policy, max_retries=0)}
         self._fresh_attempt = True
+        #: Whether (and how) the body is fetched over several connections.
+        self.parallel = _parallel.Plan(
+            self.target, _parallel.check_connections(options.connections), options.resume
+        )
 
     def _writer(self) -> AtomicWriter:
         # Claimed even with resume=False: starting over replaces an old parked download.
@@ -202,7 +208,7 @@ class _Download:
             return {"Range": f"bytes={offset}-", "If-Range": self.validator}
         if offset:  # nothing to prove the server's copy is the same one: start over
             self._start_over()
-        return {}
+        return self.parallel.probe_headers(self)
 
     def begin(self, video: _OpenResponse) -> None:
         """Take the response's measure; raise ``_StartOver`` if it cannot continue ours."""
@@ -246,7 +252,9 @@ class _Download:
             if exc.status_code not in RETRY_STATUSES:
                 raise exc
             delay = self.budget.next_delay(f"HTTP {exc.status_code}", exc.retry_after)
-        elif isinstance(exc, _StartOver):
+        elif isinstance(exc, _StartOver | _parallel.RangesFailed):
+            if isinstance(exc, _parallel.RangesFailed):
+                self.parallel.fall_back(self)
             self._start_over()
             delay = self.budget.next_delay(str(exc))
         else:
@@ -277,6 +285,7 @@ class _Download:
         the caller interrupted: Ctrl-C, task cancellation), discard the rest."""
         if exc is None:
             self.progress.finish()
+            self.parallel.finished()
             return
         keep = (
             self.options.resume
@@ -284,7 +293,9 @@ class _Download:
             and self.writer.bytes_written > 0
             and (cancelled or isinstance(exc, APIConnectionError | KeyboardInterrupt))
         )
-        if keep:
+        if self.parallel.close(self, keep):
+            self.writer.discard()  # the parts are parked (or dropped) by ``_parallel``
+        elif keep:
             assert self.validator is not None
             self.writer.park(
                 PartialInfo(
@@ -346,17 +357,7 @@ async def read_body_async(
     worker thread in batches. ``advance`` runs on the event loop."""
     body = _fastbody.open_body(video.response)
     if body is None:
-        batch: list[bytes] = []
-        batched = 0
-        async for chunk in video.iter_bytes():
-            batch.append(chunk)
-            batched += len(chunk)
-            if batched >= ASYNC_WRITE_BATCH:
-                await anyio.to_thread.run_sync(_write_all, sink, batch)
-                advance(batched)
-                batch, batched = [], 0
-        await anyio.to_thread.run_sync(_write_all, sink, batch)
-        advance(batched)
+        await _read_rest_async(video.iter_bytes(), sink, advance)
         return
     try:
         while not body.done:
@@ -366,6 +367,23 @@ async def read_body_async(
                 advance(body.take_moved())
     finally:
         await body.aclose()
+
+
+async def _read_rest_async(
+    chunks: AsyncIterator[bytes], sink: _fastbody.Sink, advance: Callable[[int], None]
+) -> None:
+    """httpx's chunks into ``sink``, the writes handed to a worker thread in batches."""
+    batch: list[bytes] = []
+    batched = 0
+    async for chunk in chunks:
+        batch.append(chunk)
+        batched += len(chunk)
+        if batched >= ASYNC_WRITE_BATCH:
+            await anyio.to_thread.run_sync(_write_all, sink, batch)
+            advance(batched)
+            batch, batched = [], 0
+    await anyio.to_thread.run_sync(_write_all, sink, batch)
+    advance(batched)
 
 
 def _write_all(sink: _fastbody.Sink, chunks: list[bytes]) -> None:
@@ -395,10 +413,19 @@ def _download(http: httpx.Client, job: _Download, options: DownloadOptions) -> D
                     timeout=options.timeout,
                 ) as video:
                     job.begin(video)
-                    read_body(video, job.writer, job.advance)
+                    chunks = video.iter_bytes()
+                    # The first answer decides: one stream, or parts (_parallel). A probe
+                    # that read the start through httpx goes on there; else the fast body.
+                    if not job.parallel.take_over(job, video, chunks, http):
+                        if video.response.is_stream_consumed:
+                            for chunk in chunks:
+                                job.writer.write(chunk)
+                                job.advance(len(chunk))
+                        else:
+                            read_body(video, job.writer, job.advance)
                 result = job.finish()
                 break
-            except (APIConnectionError, APIStatusError, _StartOver) as exc:
+            except (APIConnectionError, APIStatusError, _StartOver, _parallel.RangesFailed) as exc:
                 options.policy.sleep(job.retry_delay(exc))
     except BaseException as exc:
         job.close(exc)
@@ -431,10 +458,16 @@ async def _download_async(
                     timeout=options.timeout,
                 ) as video:
                     job.begin(video)
-                    await read_body_async(video, job.writer, job.advance)
+                    chunks = video.iter_bytes()
+                    # As in the sync driver: one stream, or parts (_parallel).
+                    if not await job.parallel.take_over_async(job, video, chunks, http):
+                        if video.response.is_stream_consumed:
+                            await _read_rest_async(chunks, job.writer, job.advance)
+                        else:
+                            await read_body_async(video, job.writer, job.advance)
                 result = await anyio.to_thread.run_sync(job.finish)
                 break
-            except (APIConnectionError, APIStatusError, _StartOver) as exc:
+            except (APIConnectionError, APIStatusError, _StartOver, _parallel.RangesFailed) as exc:
                 await options.policy.async_sleep(job.retry_delay(exc))
     except BaseException as exc:
         # Cancelled or not, the file must be parked or removed before we return.

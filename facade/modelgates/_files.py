@@ -260,6 +260,13 @@ class AtomicWriter:
         elif release is not None:
             release()
 
+    def account(self, block: bytes) -> None:
+        """Count and hash bytes that ``_parallel`` wrote at ``bytes_written`` with pwrite
+        (its parts arrive out of order; it hands them here in order)."""
+        if self._sha256 is not None:
+            self._sha256.update(block)
+        self.bytes_written += len(block)
+
     def write_many(self, chunks: list[bytes]) -> None:
         for chunk in chunks:
             self.write(chunk)

@@ -28,6 +28,7 @@ from . import _adapter
 from ._docs import share_docstrings
 from ._download import DownloadOptions, ProgressCallback, download, download_async
 from ._errors import carrying_job_id
+from ._parallel import check_connections
 from ._requests import VideoRequestFields, request_fields
 from ._retry import RetryPolicy
 from ._stream import AsyncVideoStream, VideoStream, open_async_stream, open_stream
@@ -64,6 +65,7 @@ def _download_options(
     max_retries: int | None,
     request: RequestOptions,
     checksum: bool = True,
+    connections: int | None = None,
 ) -> DownloadOptions:
     """Per-call settings over the client's."""
     policy: RetryPolicy = config.retry
@@ -80,6 +82,7 @@ def _download_options(
         timeout=request.timeout,
         extra_headers=request.headers,
         extra_query=request.query,
+        connections=check_connections(connections),
     )
 
 
@@ -208,6 +211,7 @@ class Videos:
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        connections: int | None = None,
     ) -> DownloadResult:
         """Stream output ``index`` of a completed job to ``dest`` (a file, or a directory to
         put ``<job_id>.mp4`` in). Nothing appears at ``dest`` unless the whole video does.
@@ -217,6 +221,10 @@ class Videos:
         file is put in place. ``checksum=False`` skips the sha256 (``result.sha256`` is then
         None; faster when the CPU is the limit); ``expected_sha256`` always computes it.
         ``max_retries`` and ``timeout`` override the client's.
+
+        ``connections``: a large video on a slow connection is fetched over several, with
+        byte ranges, when the server supports them (``None``, automatic: up to 8 when one
+        connection is not fast); ``1`` keeps to one connection, ``N`` uses N.
         """
         options = _download_options(
             self._config,
@@ -228,6 +236,7 @@ class Videos:
             max_retries,
             request_options(extra_headers, extra_query, timeout),
             checksum,
+            connections,
         )
         return download(self._http, job_id, dest, options)
 
@@ -242,10 +251,12 @@ class Videos:
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        connections: int | None = None,
     ) -> list[DownloadResult]:
         """Every output of a completed job into ``directory``, ``max_concurrency`` at a
         time; results in index order. ``checksum`` as for ``download``."""
         extras = request_options(extra_headers, extra_query, timeout)
+        check_connections(connections)
         indices = output_indices(self._get(_adapter.get_request(check_job_id(job_id)), extras))
         target = _directory(directory)
         with ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
@@ -262,6 +273,7 @@ class Videos:
                     timeout=extras.timeout,
                     extra_headers=extras.headers,
                     extra_query=extras.query,
+                    connections=connections,
                 )
                 for i in indices
             ]
@@ -284,6 +296,7 @@ class Videos:
         extra_query: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         request_timeout: float | httpx.Timeout | None = None,
+        connections: int | None = None,
         **fields: Unpack[VideoRequestFields],
     ) -> DownloadResult:
         """Create a job, wait for it, and download its (first) video to ``dest``:
@@ -309,6 +322,7 @@ class Videos:
         extras = request_options(
             extra_headers, extra_query, request_timeout, timeout_name="request_timeout"
         )
+        check_connections(connections)
         job = self.create(
             model=model,
             prompt=prompt,
@@ -339,6 +353,7 @@ class Videos:
                 timeout=extras.timeout,
                 extra_headers=extras.headers,
                 extra_query=extras.query,
+                connections=connections,
             )
 
     @contextlib.contextmanager
@@ -498,6 +513,7 @@ class AsyncVideos:
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        connections: int | None = None,
     ) -> DownloadResult:
         options = _download_options(
             self._config,
@@ -509,6 +525,7 @@ class AsyncVideos:
             max_retries,
             request_options(extra_headers, extra_query, timeout),
             checksum,
+            connections,
         )
         return await download_async(self._http, job_id, dest, options)
 
@@ -523,8 +540,10 @@ class AsyncVideos:
         timeout: float | httpx.Timeout | None = None,
         extra_headers: Mapping[str, str] | None = None,
         extra_query: Mapping[str, Any] | None = None,
+        connections: int | None = None,
     ) -> list[DownloadResult]:
         extras = request_options(extra_headers, extra_query, timeout)
+        check_connections(connections)
         job = await self._get(_adapter.get_request(check_job_id(job_id)), extras)
         indices = output_indices(job)
         target = await anyio.to_thread.run_sync(_directory, directory)
@@ -542,6 +561,7 @@ class AsyncVideos:
                     timeout=extras.timeout,
                     extra_headers=extras.headers,
                     extra_query=extras.query,
+                    connections=connections,
                 )
 
         async with anyio.create_task_group() as group:
@@ -566,11 +586,13 @@ class AsyncVideos:
         extra_query: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
         request_timeout: float | httpx.Timeout | None = None,
+        connections: int | None = None,
         **fields: Unpack[VideoRequestFields],
     ) -> DownloadResult:
         extras = request_options(
             extra_headers, extra_query, request_timeout, timeout_name="request_timeout"
         )
+        check_connections(connections)
         job = await self.create(
             model=model,
             prompt=prompt,
@@ -601,6 +623,7 @@ class AsyncVideos:
                 timeout=extras.timeout,
                 extra_headers=extras.headers,
                 extra_query=extras.query,
+                connections=connections,
             )
 
     @contextlib.asynccontextmanager

@@ -1,0 +1,474 @@
+"""Parallel ranges (``_parallel``) against the emulator over real sockets: parts with If-Range,
+every fallback, resume of only the missing parts (after an interruption and after SIGKILL),
+a video replaced mid-download, the async driver, and the ``connections`` knobs."""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import itertools
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import anyio
+import pytest
+
+from modelgates import AsyncModelGates, InvalidParameterError, ModelGates, RetryPolicy
+from modelgates._cli import main as cli_main
+from modelgates._parallel import journal_path, parked_path
+from modelgates.emulator import Emulator, Faults, Output, StatusFault
+from tests.conftest import KEY
+from tests.helpers import leftovers
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from linkemu import LinkEmulator
+
+MiB = 1024 * 1024
+SIZE = 8 * MiB
+#: connections=4 on 8 MiB: parts of 256 KiB, requests of up to 4 parts.
+PART = 256 * 1024
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def resilient(emulator: Emulator, sleeps: Sleeps) -> Iterator[ModelGates]:
+    policy = RetryPolicy(max_retries=3, sleep=sleeps, async_sleep=sleeps.async_sleep)
+    with ModelGates(api_key=KEY, base_url=emulator.base_url, retry=policy) as client:
+        yield client
+
+
+@pytest.fixture
+def slow_link(emulator: Emulator, sleeps: Sleeps) -> Iterator[ModelGates]:
+    """A client reaching the emulator at 8 MB/s per connection: parts are still to be asked
+    for when a test changes the server's behaviour at the first progress report."""
+    policy = RetryPolicy(max_retries=3, sleep=sleeps, async_sleep=sleeps.async_sleep)
+    with (
+        LinkEmulator(("127.0.0.1", emulator.port), conn_rate=8e6) as link,
+        ModelGates(api_key=KEY, base_url=f"http://127.0.0.1:{link.port}/api/v1", retry=policy) as c,
+    ):
+        yield c
+
+
+def _content_requests(emulator: Emulator) -> list[dict[str, str]]:
+    return [dict(r.headers) for r in emulator.requests_to("api") if r.path.endswith("/content")]
+
+
+def _ranges(requests: list[dict[str, str]]) -> list[tuple[int, int]]:
+    """(start, end exclusive) of every closed range asked for (not the open probe)."""
+    out = []
+    for headers in requests:
+        match = re.fullmatch(r"bytes=(\d+)-(\d+)", headers.get("range", ""))
+        if match:
+            out.append((int(match.group(1)), int(match.group(2)) + 1))
+    return out
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_parts_over_four_connections_each_with_if_range(
+    client: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=11)])
+    progress: list[tuple[int, int | None]] = []
+    result = client.videos.download(
+        job.id, tmp_path / "v.mp4", connections=4, on_progress=lambda d, t: progress.append((d, t))
+    )
+    etag = job.outputs[0].etag(job.id, 0)
+    assert result.sha256 == job.outputs[0].sha256 == _sha256(tmp_path / "v.mp4")
+    assert result.bytes_written == SIZE
+    requests = _content_requests(emulator)
+    assert requests[0]["range"] == "bytes=0-" and "if-range" not in requests[0]
+    assert len(requests) > 2  # the probe and the parts
+    assert all(r["if-range"] == etag for r in requests[1:])
+    ranges = sorted(_ranges(requests))
+    # The probe's connection carried the first run; the ranges tile the rest exactly.
+    assert ranges[0][0] == 4 * PART and ranges[-1][1] == SIZE
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    dones = [d for d, _ in progress]
+    assert dones == sorted(dones) and progress[-1] == (SIZE, SIZE)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_connections_1_is_exactly_one_request_without_range(
+    client: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=12)])
+    client.videos.download(job.id, tmp_path, connections=1)
+    [request] = _content_requests(emulator)
+    assert "range" not in request
+
+
+def test_automatic_mode_keeps_a_small_body_on_one_connection(
+    client: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(4 * MiB, seed=13)])
+    result = client.videos.download(job.id, tmp_path)
+    assert result.sha256 == job.outputs[0].sha256
+    [request] = _content_requests(emulator)
+    assert request["range"] == "bytes=0-"  # no extra round trip to learn about ranges
+
+
+def test_automatic_mode_goes_parallel_only_when_one_connection_is_slow(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelgates import _parallel
+
+    monkeypatch.setattr(_parallel, "MIN_PARALLEL", 2 * MiB)
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=14)])
+    with (
+        LinkEmulator(("127.0.0.1", emulator.port), conn_rate=8e6) as link,
+        ModelGates(api_key=KEY, base_url=f"http://127.0.0.1:{link.port}/api/v1") as slow,
+    ):
+        monkeypatch.setattr(_parallel, "PROBE_BYTES", MiB)
+        result = slow.videos.download(job.id, tmp_path / "slow.mp4")
+        assert result.sha256 == job.outputs[0].sha256
+        assert link.connections > 1
+    # The same decision on a fast link: the probe is fast enough, one connection.
+    monkeypatch.setattr(_parallel, "FAST_SINGLE", 1.0)
+    before = len(_content_requests(emulator))
+    with ModelGates(api_key=KEY, base_url=emulator.base_url) as fast:
+        fast.videos.download(job.id, tmp_path / "fast.mp4")
+    assert len(_content_requests(emulator)) == before + 1
+
+
+def test_a_server_without_ranges_is_read_on_one_connection(
+    client: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(
+        outputs=[Output.generated(SIZE, seed=15)], faults=Faults(ignore_range=True)
+    )
+    result = client.videos.download(job.id, tmp_path, connections=4)
+    assert result.sha256 == job.outputs[0].sha256
+    assert len(_content_requests(emulator)) == 1
+
+
+def _after_first_progress(action: object) -> object:
+    fired = threading.Event()
+
+    def on_progress(done: int, total: int | None) -> None:
+        if not fired.is_set():
+            fired.set()
+            action()  # type: ignore[operator]
+
+    return on_progress
+
+
+def test_a_part_answered_200_falls_back_to_one_connection(
+    slow_link: ModelGates, emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=16)])
+
+    def ignore_ranges() -> None:
+        job.faults.ignore_range = True
+
+    with caplog.at_level(logging.INFO, logger="modelgates"):
+        result = slow_link.videos.download(
+            job.id,
+            tmp_path / "v.mp4",
+            connections=4,
+            on_progress=_after_first_progress(ignore_ranges),  # type: ignore[arg-type]
+        )
+    assert result.sha256 == job.outputs[0].sha256 == _sha256(tmp_path / "v.mp4")
+    assert "the server ignored a range: downloading v.mp4 again on one connection" in caplog.text
+    assert "range" not in _content_requests(emulator)[-1]  # the rest: exactly one connection
+    assert leftovers(tmp_path) == [] and not journal_path(tmp_path / "v.mp4").exists()
+
+
+def test_a_video_replaced_mid_download_is_never_spliced(
+    slow_link: ModelGates, emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=17)])
+    old = job.outputs[0].sha256
+
+    def replace() -> None:
+        job.outputs[0].version += 1
+
+    with caplog.at_level(logging.INFO, logger="modelgates"):
+        result = slow_link.videos.download(
+            job.id,
+            tmp_path / "v.mp4",
+            connections=4,
+            on_progress=_after_first_progress(replace),  # type: ignore[arg-type]
+        )
+    assert result.sha256 == job.outputs[0].sha256 != old
+    assert _sha256(tmp_path / "v.mp4") == result.sha256
+    assert "the video changed on the server" in caplog.text
+
+
+def test_429_on_parts_halves_the_connections(
+    slow_link: ModelGates,
+    emulator: Emulator,
+    sleeps: Sleeps,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=18)])
+
+    def rate_limit() -> None:
+        job.faults.statuses.extend([StatusFault(429, retry_after="1")] * 2)
+
+    with caplog.at_level(logging.INFO, logger="modelgates"):
+        result = slow_link.videos.download(
+            job.id,
+            tmp_path / "v.mp4",
+            connections=4,
+            on_progress=_after_first_progress(rate_limit),  # type: ignore[arg-type]
+        )
+    assert result.sha256 == job.outputs[0].sha256
+    assert "HTTP 429 on a part of v.mp4: continuing on 2 connections" in caplog.text
+    assert 1.0 in sleeps.delays  # Retry-After honoured, with the client's policy
+
+
+class _WrongRangeHandler(BaseHTTPRequestHandler):
+    """Serves BODY; answers every range that does not start at 0 one byte off."""
+
+    body = b""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        size = len(self.body)
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        start, end = 0, size
+        if match:
+            start = int(match.group(1))
+            end = int(match.group(2)) + 1 if match.group(2) else size
+            shift = 1 if start else 0
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start + shift}-{end - 1}/{size}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(end - start))
+        self.send_header("ETag", '"fixed"')
+        self.send_header("Last-Modified", email.utils.formatdate(0, usegmt=True))
+        self.end_headers()
+        self.wfile.write(self.body[start:end])
+
+
+def test_a_wrong_content_range_falls_back_to_one_connection(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _WrongRangeHandler.body = os.urandom(2 * MiB)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WrongRangeHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
+        with (
+            ModelGates(api_key=KEY, base_url=base) as client,
+            caplog.at_level(logging.INFO, logger="modelgates"),
+        ):
+            result = client.videos.download("job-x", tmp_path / "v.mp4", connections=4)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (tmp_path / "v.mp4").read_bytes() == _WrongRangeHandler.body
+    assert result.sha256 == hashlib.sha256(_WrongRangeHandler.body).hexdigest()
+    assert "with 'bytes " in caplog.text and "again on one connection" in caplog.text
+
+
+def test_an_interrupted_parallel_download_continues_only_the_missing_parts(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(
+        outputs=[Output.generated(SIZE, seed=19)], faults=Faults(drop_at=[600 * 1024])
+    )
+    dest = tmp_path / "v.mp4"
+    with ModelGates(api_key=KEY, base_url=emulator.base_url, max_retries=0) as client:
+        with pytest.raises(Exception, match=r"peer closed|ended|connection"):
+            client.videos.download(job.id, dest, connections=4)
+        assert not dest.exists() and leftovers(tmp_path) == []
+        assert parked_path(dest).exists() and journal_path(dest).exists()
+        journal = json.loads(journal_path(dest).read_text())
+        done = {p for a, b in journal["done"] for p in range(a, b)}
+        assert done, "no part was complete when the download stopped"
+        first_call = len(_content_requests(emulator))
+        result = client.videos.download(job.id, dest, connections=4)
+    assert result.sha256 == job.outputs[0].sha256 == _sha256(dest)
+    second = _content_requests(emulator)[first_call:]
+    assert second[0]["if-range"] == job.outputs[0].etag(job.id, 0)
+    fetched = {p for a, b in _ranges(second) for p in range(a // PART, -(-b // PART))}
+    assert fetched.isdisjoint(done)  # nothing complete was fetched again
+    assert fetched | done == set(range(SIZE // PART))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+_KILLED_CHILD = """
+import sys
+from modelgates import ModelGates
+with ModelGates(api_key=sys.argv[1], base_url=sys.argv[2]) as client:
+    client.videos.download(sys.argv[3], sys.argv[4], connections=4)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_mid_download_then_only_the_missing_parts(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=20)])
+    dest = tmp_path / "v.mp4"
+    with LinkEmulator(("127.0.0.1", emulator.port), conn_rate=1.5e6) as link:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _KILLED_CHILD, KEY, f"http://127.0.0.1:{link.port}/api/v1",
+             job.id, str(dest)]
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        done: set[int] = set()
+        while time.monotonic() < deadline and len(done) < 4:
+            time.sleep(0.1)
+            try:
+                journal = json.loads(journal_path(dest).read_text())
+            except (OSError, ValueError):
+                continue
+            done = {p for a, b in journal["done"] for p in range(a, b)}
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert 4 <= len(done) < SIZE // PART, "the child did not get part-way in time"
+    assert not dest.exists()
+    journal = json.loads(journal_path(dest).read_text())
+    done = {p for a, b in journal["done"] for p in range(a, b)}
+    first_call = len(_content_requests(emulator))
+    with ModelGates(api_key=KEY, base_url=emulator.base_url) as client:
+        result = client.videos.download(job.id, dest, connections=4)
+    assert result.sha256 == job.outputs[0].sha256 == _sha256(dest)
+    fetched = {
+        p
+        for a, b in _ranges(_content_requests(emulator)[first_call:])
+        for p in range(a // PART, -(-b // PART))
+    }
+    assert fetched.isdisjoint(done) and fetched | done == set(range(SIZE // PART))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+@pytest.mark.anyio
+async def test_async_parts_through_the_async_pool(emulator: Emulator, tmp_path: Path) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=21)])
+    async with AsyncModelGates(api_key=KEY, base_url=emulator.base_url) as client:
+        result = await client.videos.download(job.id, tmp_path / "v.mp4", connections=4)
+    assert result.sha256 == job.outputs[0].sha256 == _sha256(tmp_path / "v.mp4")
+    requests = _content_requests(emulator)
+    assert len(requests) > 2 and all("if-range" in r for r in requests[1:])
+
+
+@pytest.mark.anyio
+async def test_async_cancellation_parks_the_parts_and_leaves_dest_untouched(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=22)])
+    dest = tmp_path / "v.mp4"
+    with LinkEmulator(("127.0.0.1", emulator.port), conn_rate=0.5e6) as link:
+        base = f"http://127.0.0.1:{link.port}/api/v1"
+        async with AsyncModelGates(api_key=KEY, base_url=base) as client:
+            started = time.monotonic()
+            with anyio.move_on_after(1.5) as scope:
+                await client.videos.download(job.id, dest, connections=4)
+            assert scope.cancelled_caught
+            assert time.monotonic() - started < 5  # the connections stopped promptly
+    assert not dest.exists() and leftovers(tmp_path) == []
+    assert parked_path(dest).exists() and journal_path(dest).exists()
+    async with AsyncModelGates(api_key=KEY, base_url=emulator.base_url) as client:
+        result = await client.videos.download(job.id, dest, connections=4)
+    assert result.sha256 == job.outputs[0].sha256 == _sha256(dest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_connections_reaches_download_all_and_generate(
+    client: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(
+        outputs=[Output.generated(SIZE, seed=23), Output.generated(SIZE, seed=24)]
+    )
+    results = client.videos.download_all(job.id, tmp_path / "all", connections=4)
+    assert [r.sha256 for r in results] == [o.sha256 for o in job.outputs]
+    assert len(_content_requests(emulator)) > 2
+    before = len(_content_requests(emulator))
+    client.videos.generate(
+        model="emulator/video-1", prompt="x", dest=tmp_path / "g.mp4", connections=1
+    )
+    assert all("range" not in r for r in _content_requests(emulator)[before:])
+
+
+@pytest.mark.parametrize("bad", [0, 33, -1, True, "4", 2.0])
+def test_bad_connections_are_refused_by_name(
+    client: ModelGates, bad: object, tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidParameterError, match="connections must be"):
+        client.videos.download("job-demo", tmp_path, connections=bad)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_connections_flag(
+    emulator: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MODELGATES_API_KEY", KEY)
+    monkeypatch.setenv("MODELGATES_BASE_URL", emulator.base_url)
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=25)])
+    with pytest.raises(SystemExit) as exited:
+        cli_main(
+            ["videos", "download", job.id, "-o", str(tmp_path / "x.mp4"), "--connections", "0"]
+        )
+    assert exited.value.code == 2
+    assert "--connections" in capsys.readouterr().err
+    argv = ["videos", "download", job.id, "-o", str(tmp_path / "v.mp4"), "--connections", "4"]
+    assert cli_main([*argv, "--no-progress"]) == 0
+    assert _sha256(tmp_path / "v.mp4") == job.outputs[0].sha256
+    assert len(_content_requests(emulator)) > 2
+
+
+def test_a_journal_naming_another_file_is_never_followed(
+    client: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=26)])
+    dest = tmp_path / "v.mp4"
+    (tmp_path / "other.mp4").write_bytes(b"mine")
+    for data in ("../other.mp4", "other.mp4", "v.mp4"):
+        meta = {"job_id": job.id, "index": 0, "validator": job.outputs[0].etag(job.id, 0),
+                "total": SIZE, "content_type": None, "part_size": PART, "data": data,
+                "done": [[0, 32]]}  # fmt: skip
+        journal_path(dest).write_text(json.dumps(meta))
+        result = client.videos.download(job.id, dest, connections=4, overwrite=True)
+        assert result.sha256 == job.outputs[0].sha256 == _sha256(dest)
+    assert (tmp_path / "other.mp4").read_bytes() == b"mine"
+
+
+def test_every_part_carries_the_calls_extra_headers_and_query(
+    client: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=27)])
+    client.videos.download(
+        job.id, tmp_path, connections=4, extra_headers={"X-Trace": "t1"}, extra_query={"q": "1"}
+    )
+    content = [r for r in emulator.requests_to("api") if r.path.endswith("/content")]
+    assert len(content) > 2
+    assert all(r.headers.get("x-trace") == "t1" and "q=1" in r.query for r in content)
