@@ -71,6 +71,7 @@ def _the_echoed_commands_run_as_pasted(stdout: str, cwd: Path, env: dict[str, st
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
-        emulator.stdout.close()
+        if emulator.stdout is not None:
+            emulator.stdout.close()
     assert pasted.returncode == 0, pasted.stderr
     assert (cwd / "demo-output" / "job-demo.mp4").read_bytes() == demo_video()
