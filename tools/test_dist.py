@@ -80,10 +80,12 @@ def pythons() -> list[Path]:
 def build(out: Path, *which: str) -> dict[str, Path]:
     """Build the sdist and/or wheel into ``out`` (no flags: the sdist, then the wheel from
     it, which also proves the sdist builds)."""
-    subprocess.run(
+    run = subprocess.run(
         [sys.executable, "-m", "build", *which, "--outdir", str(out), str(ROOT)],
-        check=True, stdout=subprocess.DEVNULL,
+        capture_output=True, text=True, check=False,
     )  # fmt: skip
+    if run.returncode != 0:
+        raise SystemExit(f"python -m build failed:\n{run.stdout}{run.stderr}")
     built = {p.suffix if p.suffix == ".whl" else ".tar.gz": p for p in out.iterdir()}
     return built
 
