@@ -209,7 +209,7 @@ def test_every_declared_dependency_is_imported_or_says_why() -> None:
 
 def _floors() -> dict[str, Version]:
     """``constraints-floors.txt``: name -> version."""
-    floors = {}
+    floors: dict[str, Version] = {}
     for line in (ROOT / "constraints-floors.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             name, _, version = line.partition("==")
@@ -227,7 +227,7 @@ def test_the_floors_file_pins_each_dependency_at_the_lower_bound_pyproject_allow
 
 
 def test_constraints_pin_every_dependency_inside_its_declared_range() -> None:
-    pins = {}
+    pins: dict[str, str] = {}
     for line in (ROOT / "constraints.txt").read_text().splitlines():
         if "==" in line and not line.startswith("#"):
             name, _, version = line.partition("==")
