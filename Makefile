@@ -69,7 +69,7 @@ test: lint typecheck validate-spec check-generated docs pytest ## Lint, types, s
 
 docs: $(STAMP) ## The API reference from the docstrings, into build/api/ (pdoc; a warning fails it)
 	@rm -rf build/api
-	$(PY) -W error -m pdoc --output-directory build/api modelgates modelgates.emulator modelgates.emulator.pytest_plugin
+	$(PY) -W error -m pdoc --output-directory build/api modelgates modelgates.webhooks modelgates.emulator modelgates.emulator.pytest_plugin
 	@echo "API reference: build/api/index.html"
 
 test-matrix: $(STAMP) ## The built wheel's tests on every Python 3.11+ pyenv has, and at the dependency floors
