@@ -65,7 +65,7 @@ def _synopsis() -> dict[tuple[str, ...], str]:
             entries.append(line)
         elif line.startswith(" ") and entries:
             entries[-1] += " " + line.strip()
-    return {tuple(re.findall(r"^modelgates((?: [a-z]+)*)", e)[0].split()): e for e in entries}
+    return {tuple(re.findall(r"^modelgates((?: [a-z][a-z-]*)*)", e)[0].split()): e for e in entries}
 
 
 def _depth_at(text: str, index: int) -> int:
