@@ -204,7 +204,7 @@ def test_every_declared_dependency_is_imported_or_says_why() -> None:
         for d in distributions.get(module, [module])
     }
     unused = {canonicalize_name(r.name) for r in REQUIREMENTS} - imported
-    assert unused == set(DECLARED_FOR_ITS_FLOOR)
+    assert unused <= set(DECLARED_FOR_ITS_FLOOR), f"declared, never imported: {unused}"
 
 
 def _floors() -> dict[str, Version]:
