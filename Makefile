@@ -5,21 +5,32 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The package and its runtime dependencies only: all that `make demo` needs.
+RUNTIME := $(VENV)/.runtime-installed
 # Build dependencies (hatchling) are pinned too: pip passes PIP_CONSTRAINT to the isolated build.
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install generate check-generated validate-spec lint format typecheck pytest test demo bench bench-quick clean
+.PHONY: help install generate check-generated validate-spec lint format typecheck pytest test demo bench bench-quick clean docs test-matrix test-sdist
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml constraints.txt
+define make_venv
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "modelgates needs Python 3.11 or newer: set PYTHON=python3.11")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+endef
+
+$(STAMP): pyproject.toml constraints.txt
+	$(make_venv)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@ $(RUNTIME)
+
+$(RUNTIME): pyproject.toml constraints.txt
+	$(make_venv)
+	$(PY) -m pip install --quiet -e .
 	@touch $@
 
 install: $(STAMP) ## Create or refresh .venv with the package and the pinned dev tools
@@ -54,12 +65,23 @@ typecheck: $(STAMP) ## mypy, strict on facade/ and tests/
 pytest: $(STAMP) ## The test suite alone
 	$(VENV)/bin/pytest -p no:cacheprovider
 
-test: lint typecheck validate-spec check-generated pytest ## Everything CI runs: lint, types, spec, generated/, tests
+test: lint typecheck validate-spec check-generated docs pytest ## Lint, types, spec, generated/, API reference, tests
+
+docs: $(STAMP) ## The API reference from the docstrings, into build/api/ (pdoc; a warning fails it)
+	@rm -rf build/api
+	$(PY) -W error -m pdoc --output-directory build/api modelgates modelgates.webhooks modelgates.emulator modelgates.emulator.pytest_plugin
+	@echo "API reference: build/api/index.html"
+
+test-matrix: $(STAMP) ## The built wheel's tests on every Python 3.11+ pyenv has, and at the dependency floors
+	$(PY) tools/test_dist.py matrix
+
+test-sdist: $(STAMP) ## The sdist's own tests, run from the unpacked sdist
+	$(PY) tools/test_dist.py sdist
 
 clean: ## Remove the venv and build leftovers
 	rm -rf $(VENV) build dist demo-output
 
-demo: $(STAMP) ## Download the demo video from the bundled emulator into ./demo-output/ (no key, no network)
+demo: $(RUNTIME) ## Download the demo video from the bundled emulator into ./demo-output/ (no key, no network)
 	@$(PY) tools/demo.py
 
 bench: $(STAMP) ## Measure downloads against curl, wget and plain Python; write docs/benchmarks.md (+ .png); then the batch row and the links (docs/benchmarks-links.md)

@@ -531,3 +531,31 @@ def test_the_batch_bench_runs(tmp_path: Path) -> None:
     text = report.read_text(encoding="utf-8")
     assert "| requests | completions over | poll interval | wall | ideal |" in text
     assert "| 20 | 1 s | 0.2 s |" in text and "did NOT complete" not in text
+
+
+@pytest.mark.parametrize("via", ["python", "cli"])
+def test_checksum_and_connections_reach_every_download(
+    client: ModelGates,
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    via: str,
+) -> None:
+    """``checksum=False`` leaves the manifest's sha256 empty; ``connections=1`` sends each
+    content request as one plain request, without the parallel probe's ``Range``."""
+    if via == "python":
+        result = client.videos.batch(
+            lines(2), tmp_path, poll_interval=FAST, checksum=False, connections=1
+        )
+        assert result.complete
+    else:
+        monkeypatch.setenv("MODELGATES_API_KEY", KEY)
+        source = write_jsonl(tmp_path / "in.jsonl", lines(2))
+        argv = ["videos", "batch", str(source), "-o", str(tmp_path / "out"), "--base-url"]
+        argv += [emulator.base_url, "--poll-interval", str(FAST), "--no-progress"]
+        assert main([*argv, "--no-checksum", "--connections", "1", "--json"]) == 0
+    manifest = read_manifest((tmp_path if via == "python" else tmp_path / "out") / "manifest.jsonl")
+    outputs = [output for line in manifest for output in line["outputs"]]
+    assert len(outputs) == 2 and all(output["sha256"] is None for output in outputs)
+    contents = [r for r in emulator.requests_to("api") if r.path.endswith("/content")]
+    assert contents and all("range" not in r.headers for r in contents)

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import shlex
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -501,39 +500,6 @@ class _JobSeen:
             self._show(job)
 
 
-def _cmd_emulator(args: argparse.Namespace) -> int:
-    from .emulator import DEFAULT_API_KEY, DEFAULT_WEBHOOK_SECRET, DEMO_JOB_ID, Emulator
-
-    keys = args.api_key or [DEFAULT_API_KEY]
-    emulator = Emulator(
-        api_keys=keys,
-        host=args.host,
-        port=args.port,
-        polls_to_complete=args.polls,
-        webhook_secret=args.webhook_secret,
-    )
-    # The first line is for scripts (the demo reads it); the rest for people.
-    print(f"base_url={emulator.base_url}", flush=True)
-    print(f"ModelGates emulator on {emulator.base_url}", file=sys.stderr)
-    print(f"  API key: {keys[0]} (a local test key)   demo job: {DEMO_JOB_ID}", file=sys.stderr)
-    signing = (
-        "the --webhook-secret given"
-        if args.webhook_secret
-        else f"{DEFAULT_WEBHOOK_SECRET} (the default test secret)"
-    )
-    print(f"  webhook events for callback_url are signed with {signing}", file=sys.stderr)
-    print("  Ctrl-C to stop", file=sys.stderr, flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
-    with contextlib.suppress(KeyboardInterrupt):
-        emulator.serve_forever()
-    return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    """SIGTERM stops the emulator as Ctrl-C does."""
-    raise KeyboardInterrupt
-
-
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -568,6 +534,12 @@ class _CommandParser(argparse.ArgumentParser):
         return super().format_help()
 
 
+def _fill_emulator(parser: argparse.ArgumentParser) -> None:
+    from .emulator._command import fill_parser  # the emulator loads with its command
+
+    fill_parser(parser)
+
+
 def _mark_required(parser: argparse.ArgumentParser) -> None:
     """Make the flags of what the bundled API document requires required. Read from the
     generated model, which loads httpx and attrs: hence only when the command is used."""
@@ -599,7 +571,9 @@ def build_parser() -> argparse.ArgumentParser:
     verbose_help = "log each request (method, URL, status, time) and retry to stderr; -vv: more"
     parser.add_argument("-v", "--verbose", action="count", default=0, help=verbose_help)
     parser.set_defaults(command_parser=None)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
+    )
 
     api = argparse.ArgumentParser(add_help=False)
     # Also after the subcommand (modelgates videos download J -v); SUPPRESS keeps the
@@ -749,27 +723,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_batch_commands(command, [api], _client)
 
     emulator = commands.add_parser(
-        "emulator",
-        help="run a local ModelGates API emulator",
-        description="Serve the ModelGates video API on loopback, with a ready demo job.",
+        "emulator", help="run a local ModelGates API emulator (no key, no network)"
     )
-    emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument(
-        "--port", type=_non_negative_int, default=8080, help="0 picks a free port"
-    )
-    emulator.add_argument(
-        "--api-key", action="append", help="a key the emulator accepts (repeatable)"
-    )
-    emulator.add_argument(
-        "--polls", type=_non_negative_int, default=2, help="polls before a new job completes"
-    )
-    emulator.add_argument(
-        "--webhook-secret",
-        metavar="S",
-        help="secret that signs webhook events (default: the emulator's DEFAULT_WEBHOOK_SECRET, "
-        "a local test value)",
-    )
-    emulator.set_defaults(handler=_cmd_emulator)
+    emulator.before_use = _fill_emulator
     _cli_webhooks.register(commands, _exit_code_help())
     return parser
 

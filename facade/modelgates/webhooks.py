@@ -58,7 +58,6 @@ HeaderSource: TypeAlias = (
     Mapping[str, Any] | Mapping[bytes, Any] | Iterable[tuple[str | bytes, str | bytes]]
 )
 RawBody: TypeAlias = bytes | bytearray | memoryview
-SecretSource: TypeAlias = "str | bytes | WebhookSecret | Sequence[str | bytes | WebhookSecret]"
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -89,6 +88,10 @@ class WebhookSecret(APIKey):
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a webhook secret is not pickled; pass it to the other process explicitly")
+
+
+#: A real expression, not a string: documentation tools (make docs) evaluate it.
+SecretSource: TypeAlias = str | bytes | WebhookSecret | Sequence[str | bytes | WebhookSecret]
 
 
 @attrs.frozen

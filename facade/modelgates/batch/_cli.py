@@ -136,6 +136,8 @@ def batch(args: argparse.Namespace, make_client: ClientFactory) -> int:
                 shard=args.shard,
                 ledger=args.ledger,
                 on_event=None if args.no_progress else display,
+                checksum=not args.no_checksum,
+                connections=args.connections,
             )
     finally:
         display.close()

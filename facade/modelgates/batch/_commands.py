@@ -134,6 +134,16 @@ def add_commands(
     batch.add_argument(
         "--ledger", metavar="PATH", help="the ledger file (default DIR/.modelgates-batch.sqlite)"
     )
+    batch.add_argument(
+        "--no-checksum", action="store_true", help="skip the sha256 of each video (see download)"
+    )
+    batch.add_argument(
+        "--connections",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="connections for one video (default: automatic; 1: exactly one; see download)",
+    )
     batch.add_argument("--no-progress", action="store_true", help="no progress on stderr")
 
     status = command(

@@ -90,6 +90,8 @@ class BatchOptions(TypedDict, total=False):
     shard: str | tuple[int, int] | None
     ledger: str | Path | None
     on_event: Callable[[BatchEvent], None] | None
+    checksum: bool
+    connections: int | None
 
 
 @attrs.frozen
@@ -117,6 +119,8 @@ class _Settings:
     shard: tuple[int, int] | None
     ledger: Path | None
     on_event: Callable[[BatchEvent], None] | None
+    checksum: bool
+    connections: int | None
 
     @classmethod
     def of(cls, options: dict[str, Any]) -> _Settings:
@@ -148,6 +152,9 @@ class _Settings:
             shard=parse_shard(options.get("shard")),
             ledger=Path(ledger).expanduser() if ledger is not None else None,
             on_event=options.get("on_event"),
+            # Checked by download() itself, before any byte is sent.
+            checksum=options.get("checksum", True),
+            connections=options.get("connections"),
         )
 
 
@@ -433,6 +440,8 @@ class _Run:
                     index=index,
                     overwrite=True,  # an unrecorded file here is this batch's, from a killed run
                     on_progress=progress,
+                    checksum=self.settings.checksum,
+                    connections=self.settings.connections,
                 )
             except (ModelGatesError, OSError) as exc:
                 message = f"{name}: download of output {index} failed: {exc}"

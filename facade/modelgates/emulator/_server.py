@@ -312,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
         if plan is not None and plan.reject is not None:
             self._answer_fault(pop_status_fault([plan.reject]) or StatusFault(429))
             return
-        failing = "[fail]" in body["prompt"]
+        final_status = "failed" if "[fail]" in body["prompt"] else emulator.final_status
         seconds = emulator.seconds_to_complete
         fields: dict[str, Any] = {
             "polls_to_complete": emulator.polls_to_complete,
@@ -320,8 +320,8 @@ class _Handler(BaseHTTPRequestHandler):
             if callback_url and seconds is None
             else seconds,
             "callback_url": callback_url,
-            "final_status": "failed" if failing else "completed",
-            "error": "The provider rejected the prompt" if failing else None,
+            "final_status": final_status,
+            "error": None if final_status == "completed" else "The provider rejected the prompt",
         }
         if plan is not None:
             fields.update(plan.job_fields())
@@ -502,12 +502,21 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
     return start, min(end, size)
 
 
+def _reachable(host: str) -> str:
+    """Where a client on this machine reaches a server bound to ``host``."""
+    return "127.0.0.1" if host in {"", "0.0.0.0"} else host  # noqa: S104 - a comparison
+
+
 class Emulator:
     """A running ModelGates API on ``127.0.0.1``; use as a context manager.
 
     ``base_url`` is what to give the client. The demo job ``job-demo`` is ready at start.
     Jobs created with ``POST /videos`` finish after ``polls_to_complete`` polls (or
-    ``seconds_to_complete`` seconds); a prompt containing ``[fail]`` makes one fail.
+    ``seconds_to_complete`` seconds) and end in ``final_status``; a prompt containing
+    ``[fail]`` makes one fail. ``outputs`` (copied for each job) and ``faults`` (called for
+    each job) are what every job gets unless ``add_job`` is given its own, the demo job
+    included: the ``modelgates emulator`` options ``--video-size``, ``--outputs``,
+    ``--drop-at`` and ``--rate-limit`` set them.
     A job with a ``callback_url`` gets a signed event POSTed there when it ends (signed with
     ``webhook_secret``, one or several, default ``DEFAULT_WEBHOOK_SECRET``); see
     ``webhook_deliveries``, ``webhook_faults`` and ``webhook_retry_delays``.
@@ -529,10 +538,16 @@ class Emulator:
         polls_to_complete: int = 2,
         seconds_to_complete: float | None = None,
         webhook_secret: str | Sequence[str] | None = None,
+        final_status: str = "completed",
+        outputs: Sequence[Output] | None = None,
+        faults: Callable[[], Faults] | None = None,
     ) -> None:
         self.api_keys = frozenset(api_keys)
         self.polls_to_complete = polls_to_complete
         self.seconds_to_complete = seconds_to_complete
+        self.final_status = final_status
+        self._outputs = list(outputs) if outputs is not None else None
+        self._faults = faults or Faults
         self.lock = threading.Lock()
         self.jobs: dict[str, Job] = {}
         self.requests: list[RecordedRequest] = []
@@ -565,12 +580,14 @@ class Emulator:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}{API_PREFIX}"
+        """The API's URL (on loopback when listening on every interface, ``0.0.0.0``: an
+        address a client can connect to and the CLI accepts without --allow-insecure-http)."""
+        return f"http://{_reachable(self.host)}:{self.port}{API_PREFIX}"
 
     @property
     def storage_url(self) -> str:
         host, port = self._storage.server_address[:2]
-        return f"http://{host!s}:{port}/storage"
+        return f"http://{_reachable(str(host))}:{port}/storage"
 
     def start(self) -> Emulator:
         for server in (self._api, self._storage):
@@ -623,11 +640,14 @@ class Emulator:
         faults: Faults | None = None,
         **fields: Any,
     ) -> Job:
-        """Add a job (by default: completed, with the demo video as its one output)."""
+        """Add a job (by default: completed, with the emulator's outputs and faults: the demo
+        video as its one output and none, unless the emulator was started with others)."""
+        if outputs is None:
+            outputs = [attrs.evolve(o) for o in self._outputs or [Output.demo()]]
         job = Job(
             id=job_id or f"job-{uuid.uuid4().hex[:12]}",
-            outputs=list(outputs) if outputs is not None else [Output.demo()],
-            faults=faults or Faults(),
+            outputs=list(outputs),
+            faults=faults if faults is not None else self._faults(),
             **fields,
         )
         with self.lock:
