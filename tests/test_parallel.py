@@ -23,7 +23,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from modelgates import AsyncModelGates, InvalidParameterError, ModelGates, RetryPolicy
+from modelgates import (
+    AsyncModelGates,
+    DownloadResult,
+    InvalidParameterError,
+    ModelGates,
+    RetryPolicy,
+)
 from modelgates._cli import main as cli_main
 from modelgates._parallel import journal_path, parked_path
 from modelgates.emulator import Emulator, Faults, Output, StatusFault
@@ -472,3 +478,78 @@ def test_every_part_carries_the_calls_extra_headers_and_query(
     content = [r for r in emulator.requests_to("api") if r.path.endswith("/content")]
     assert len(content) > 2
     assert all(r.headers.get("x-trace") == "t1" and "q=1" in r.query for r in content)
+
+
+@pytest.fixture
+def fast_bytes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Bytes each fast body moved (``_fastbody.FastBody.take_moved``), for a test to add up."""
+    from modelgates import _fastbody
+
+    moved: list[int] = []
+    real = _fastbody.FastBody.take_moved
+
+    def take_moved(self: _fastbody.FastBody) -> int:
+        n = real(self)
+        moved.append(n)
+        return n
+
+    monkeypatch.setattr(_fastbody.FastBody, "take_moved", take_moved)
+    return moved
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_automatic_mode_on_a_fast_link_reads_every_byte_through_the_fast_body(
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fast_bytes: list[int],
+    driver: str,
+) -> None:
+    """The probe of automatic mode reads through the fast body and, staying on one
+    connection, goes on with the same body: parallel never slows a fast loopback download."""
+    from modelgates import _parallel
+
+    monkeypatch.setattr(_parallel, "MIN_PARALLEL", 2 * MiB)
+    monkeypatch.setattr(_parallel, "PROBE_BYTES", MiB)
+    monkeypatch.setattr(_parallel, "FAST_SINGLE", 1.0)  # any rate is fast enough
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=31)])
+    before = len(_content_requests(emulator))
+    if driver == "sync":
+        with ModelGates(api_key=KEY, base_url=emulator.base_url) as client:
+            result = client.videos.download(job.id, tmp_path / "v.mp4")
+    else:
+
+        async def go() -> DownloadResult:
+            async with AsyncModelGates(api_key=KEY, base_url=emulator.base_url) as client:
+                return await client.videos.download(job.id, tmp_path / "v.mp4")
+
+        result = anyio.run(go)
+    assert result.sha256 == job.outputs[0].sha256
+    assert len(_content_requests(emulator)) == before + 1
+    assert sum(fast_bytes) == SIZE  # not one byte through httpx
+
+
+def test_async_automatic_mode_goes_parallel_on_a_slow_link_after_a_fast_body_probe(
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fast_bytes: list[int],
+) -> None:
+    from modelgates import _parallel
+
+    monkeypatch.setattr(_parallel, "MIN_PARALLEL", 2 * MiB)
+    monkeypatch.setattr(_parallel, "PROBE_BYTES", MiB)
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=32)])
+
+    async def go(port: int) -> DownloadResult:
+        base_url = f"http://127.0.0.1:{port}/api/v1"
+        async with AsyncModelGates(api_key=KEY, base_url=base_url) as client:
+            return await client.videos.download(job.id, tmp_path / "v.mp4")
+
+    with LinkEmulator(("127.0.0.1", emulator.port), conn_rate=8e6) as link:
+        result = anyio.run(go, link.port)
+        assert link.connections > 1
+    assert result.sha256 == job.outputs[0].sha256
+    digest = hashlib.sha256((tmp_path / "v.mp4").read_bytes()).hexdigest()
+    assert digest == job.outputs[0].sha256
+    assert sum(fast_bytes) >= MiB  # the probe went through the fast body

@@ -329,11 +329,18 @@ class _Download:
         return options
 
 
-def read_body(video: VideoStream, sink: _fastbody.Sink, advance: Callable[[int], None]) -> None:
+def read_body(
+    video: VideoStream,
+    sink: _fastbody.Sink,
+    advance: Callable[[int], None],
+    body: _fastbody.FastBody | None = None,
+) -> None:
     """The one place a response body is read: into ``sink``, calling ``advance(n)`` as
     bytes land. Through the fast body (``_fastbody``) when it applies, else httpx's
-    ``iter_raw``. Whatever arrived before an error is in ``sink`` and counted."""
-    body = _fastbody.open_body(video.response)
+    ``iter_raw``. Whatever arrived before an error is in ``sink`` and counted. ``body``:
+    a fast body already opened (``_parallel``'s probe read its start) to go on with."""
+    if body is None:
+        body = _fastbody.open_body(video.response)
     if body is None:
         for chunk in video.iter_bytes():
             sink.write(chunk)
@@ -350,12 +357,16 @@ def read_body(video: VideoStream, sink: _fastbody.Sink, advance: Callable[[int],
 
 
 async def read_body_async(
-    video: AsyncVideoStream, sink: _fastbody.Sink, advance: Callable[[int], None]
+    video: AsyncVideoStream,
+    sink: _fastbody.Sink,
+    advance: Callable[[int], None],
+    body: _fastbody.FastBody | None = None,
 ) -> None:
     """``read_body`` for the async driver: the same pump, run in a worker thread one slice
     at a time (cancellation lands between slices); the general path's writes go to the
     worker thread in batches. ``advance`` runs on the event loop."""
-    body = _fastbody.open_body(video.response)
+    if body is None:
+        body = _fastbody.open_body(video.response)
     if body is None:
         await _read_rest_async(video.iter_bytes(), sink, advance)
         return
@@ -417,12 +428,13 @@ def _download(http: httpx.Client, job: _Download, options: DownloadOptions) -> D
                     # The first answer decides: one stream, or parts (_parallel). A probe
                     # that read the start through httpx goes on there; else the fast body.
                     if not job.parallel.take_over(job, video, chunks, http):
-                        if video.response.is_stream_consumed:
+                        probed = job.parallel.take_body()
+                        if probed is None and video.response.is_stream_consumed:
                             for chunk in chunks:
                                 job.writer.write(chunk)
                                 job.advance(len(chunk))
                         else:
-                            read_body(video, job.writer, job.advance)
+                            read_body(video, job.writer, job.advance, probed)
                 result = job.finish()
                 break
             except (APIConnectionError, APIStatusError, _StartOver, _parallel.RangesFailed) as exc:
@@ -461,10 +473,11 @@ async def _download_async(
                     chunks = video.iter_bytes()
                     # As in the sync driver: one stream, or parts (_parallel).
                     if not await job.parallel.take_over_async(job, video, chunks, http):
-                        if video.response.is_stream_consumed:
+                        probed = job.parallel.take_body()
+                        if probed is None and video.response.is_stream_consumed:
                             await _read_rest_async(chunks, job.writer, job.advance)
                         else:
-                            await read_body_async(video, job.writer, job.advance)
+                            await read_body_async(video, job.writer, job.advance, probed)
                 result = await anyio.to_thread.run_sync(job.finish)
                 break
             except (APIConnectionError, APIStatusError, _StartOver, _parallel.RangesFailed) as exc:

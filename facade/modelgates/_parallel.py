@@ -63,6 +63,7 @@ import anyio.lowlevel
 import anyio.to_thread
 from anyio.from_thread import BlockingPortal
 
+from . import _fastbody
 from ._errors import APIConnectionError, APIStatusError, InvalidParameterError
 from ._retry import RETRY_STATUSES, RetryBudget
 from ._stream import open_async_stream, open_stream
@@ -316,6 +317,7 @@ class Plan:
         #: Set once ranges failed: the rest of this call is exactly one connection.
         self.off = connections == 1
         self.engine: _Engine | None = None
+        self.body: _fastbody.FastBody | None = None  # a probed fast body to read on
         self.resume = resume
         #: Read even when not used (connections=1, resume=False): a success removes it.
         self.journal = _Journal.read(final)
@@ -426,23 +428,49 @@ class Plan:
             and not self._continuing(job)
         ):
             return False  # never split: the body stays on the fast path (_fastbody)
+        first: Iterator[bytes] = chunks
+        close_first: Callable[[], None] = video.response.close
         if self.connections is None and not self._continuing(job):
-            start = time.monotonic()
-            first_len = -1
-            for chunk in chunks:
-                if first_len < 0:
-                    start, first_len = time.monotonic(), len(chunk)
-                job.writer.write(chunk)
-                job.advance(len(chunk))
-                if job.writer.bytes_written >= PROBE_BYTES:
-                    break
-            if total - job.writer.bytes_written < MIN_PARALLEL or self._fast_enough(
-                job.writer.bytes_written - first_len, time.monotonic() - start
-            ):
-                return False
+            body = _fastbody.open_body(video.response)
+            if body is not None:  # the probe reads through the fast body too
+                start, first_len = time.monotonic(), -1
+                try:
+                    # Timed from the first buffer on, so at least one read after it.
+                    while not body.done and (
+                        job.writer.bytes_written < PROBE_BYTES
+                        or job.writer.bytes_written == first_len
+                    ):
+                        try:
+                            body.pump(job.writer)
+                        finally:
+                            job.advance(body.take_moved())
+                        if first_len < 0:
+                            start, first_len = time.monotonic(), job.writer.bytes_written
+                except BaseException:
+                    body.close()
+                    raise
+                if total - job.writer.bytes_written < MIN_PARALLEL or self._fast_enough(
+                    job.writer.bytes_written - first_len, time.monotonic() - start
+                ):
+                    self.body = body  # the caller reads on through it (read_body)
+                    return False
+                first, close_first = _fast_chunks(body), body.close
+            else:
+                start, first_len = time.monotonic(), -1
+                for chunk in chunks:
+                    if first_len < 0:
+                        start, first_len = time.monotonic(), len(chunk)
+                    job.writer.write(chunk)
+                    job.advance(len(chunk))
+                    if job.writer.bytes_written >= PROBE_BYTES:
+                        break
+                if total - job.writer.bytes_written < MIN_PARALLEL or self._fast_enough(
+                    job.writer.bytes_written - first_len, time.monotonic() - start
+                ):
+                    return False
         elif total < 2 * MIN_PART:
             return False
-        self._engine(job, total, SyncSource(http, job), chunks, video.response.close).run()
+        self._engine(job, total, SyncSource(http, job), first, close_first).run()
         return True
 
     async def take_over_async(
@@ -462,30 +490,59 @@ class Plan:
             and not self._continuing(job)
         ):
             return False  # never split: the body stays on the fast path (_fastbody)
+        body = None
         if self.connections is None and not self._continuing(job):
-            batch: list[bytes] = []
-            received, first_len, start = 0, -1, time.monotonic()
-            async for chunk in chunks:
-                if first_len < 0:
-                    start, first_len = time.monotonic(), len(chunk)
-                batch.append(chunk)
-                received += len(chunk)
-                if received >= PROBE_BYTES:
-                    break
-            seconds = time.monotonic() - start
-            await anyio.to_thread.run_sync(job.writer.write_many, batch)
-            job.advance(received)
-            if total - received < MIN_PARALLEL or self._fast_enough(received - first_len, seconds):
-                return False
+            body = _fastbody.open_body(video.response)
+            if body is not None:  # the probe reads through the fast body too
+                start, first_len = time.monotonic(), -1
+                try:
+                    # Timed from the first buffer on, so at least one read after it.
+                    while not body.done and (
+                        job.writer.bytes_written < PROBE_BYTES
+                        or job.writer.bytes_written == first_len
+                    ):
+                        try:
+                            await anyio.to_thread.run_sync(body.pump, job.writer)
+                        finally:
+                            job.advance(body.take_moved())
+                        if first_len < 0:
+                            start, first_len = time.monotonic(), job.writer.bytes_written
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await body.aclose()
+                    raise
+                if total - job.writer.bytes_written < MIN_PARALLEL or self._fast_enough(
+                    job.writer.bytes_written - first_len, time.monotonic() - start
+                ):
+                    self.body = body  # the caller reads on through it (read_body_async)
+                    return False
+            else:
+                batch: list[bytes] = []
+                received, first_len, start = 0, -1, time.monotonic()
+                async for chunk in chunks:
+                    if first_len < 0:
+                        start, first_len = time.monotonic(), len(chunk)
+                    batch.append(chunk)
+                    received += len(chunk)
+                    if received >= PROBE_BYTES:
+                        break
+                seconds = time.monotonic() - start
+                await anyio.to_thread.run_sync(job.writer.write_many, batch)
+                job.advance(received)
+                if total - received < MIN_PARALLEL or self._fast_enough(
+                    received - first_len, seconds
+                ):
+                    return False
         elif total < 2 * MIN_PART:
             return False
         async with BlockingPortal() as portal:
             source = AsyncSource(http, job, portal)
-            first = iter(_AsyncChunks(portal, chunks))
             response = video.response
+            fast = body
+            first = iter(_AsyncChunks(portal, chunks)) if fast is None else _fast_chunks(fast)
 
             def close_first() -> None:
-                portal.call(response.aclose)
+                portal.call(response.aclose if fast is None else fast.aclose)
 
             engine = await anyio.to_thread.run_sync(
                 self._engine, job, total, source, first, close_first
@@ -500,6 +557,11 @@ class Plan:
         if failure is not None:
             raise failure  # outside the portal, so not wrapped in an exception group
         return True
+
+    def take_body(self) -> _fastbody.FastBody | None:
+        """The fast body a probe opened and left for the single stream to go on with."""
+        body, self.body = self.body, None
+        return body
 
     def _continuing(self, job: _Download) -> bool:
         journal = self._usable_journal(job)
@@ -913,3 +975,27 @@ class _Engine:
         if delay is None:
             raise exc
         self.job.options.policy.sleep(delay)
+
+
+class _ChunkList(list[bytes]):
+    """A fast-body sink that keeps copies of what it is given (``_fast_chunks``)."""
+
+    def write(
+        self, chunk: bytes | bytearray | memoryview, release: Callable[[], None] | None = None
+    ) -> None:
+        self.append(bytes(chunk))
+        if release is not None:
+            release()
+
+
+def _fast_chunks(body: _fastbody.FastBody) -> Iterator[bytes]:
+    """The rest of a probed fast body as chunks, for the engine's first connection (which
+    reads them from its own thread: the fast body's reads block, sync and async alike)."""
+    got = _ChunkList()
+    while not body.done:
+        try:
+            body.pump(got)
+        finally:
+            body.take_moved()
+        yield from got
+        got.clear()
