@@ -114,9 +114,11 @@ def test_parts_over_four_connections_each_with_if_range(
     assert len(requests) > 2  # the probe and the parts
     assert all(r["if-range"] == etag for r in requests[1:])
     ranges = sorted(_ranges(requests))
-    # The probe's connection carried the first run; the ranges tile the rest exactly.
-    assert ranges[0][0] == 4 * PART and ranges[-1][1] == SIZE
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
+    # The probe's connection carried the first of four even shares; the ranges cover the
+    # rest (a connection that finished early took half of another's tail: those overlap).
+    assert ranges[0][0] == SIZE // 4 and ranges[-1][1] == SIZE
+    assert all(b[0] <= a[1] for a, b in itertools.pairwise(ranges))
+    assert all(start % PART == 0 for start, _ in ranges)
     dones = [d for d, _ in progress]
     assert dones == sorted(dones) and progress[-1] == (SIZE, SIZE)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
@@ -202,8 +204,14 @@ def test_a_part_answered_200_falls_back_to_one_connection(
             on_progress=_after_first_progress(ignore_ranges),  # type: ignore[arg-type]
         )
     assert result.sha256 == job.outputs[0].sha256 == _sha256(tmp_path / "v.mp4")
-    assert "the server ignored a range: downloading v.mp4 again on one connection" in caplog.text
-    assert "range" not in _content_requests(emulator)[-1]  # the rest: exactly one connection
+    # The rest on exactly one connection: from the parts' contiguous start, with If-Range;
+    # the emulator ignores ranges by now, so its 200 starts the file over.
+    assert "the server ignored a range: downloading the rest of v.mp4 on one" in caplog.text
+    last = _content_requests(emulator)[-1]  # one open-ended stream, not a part
+    etag = job.outputs[0].etag(job.id, 0)
+    assert "range" not in last or (
+        re.fullmatch(r"bytes=\d+-", last["range"]) and last["if-range"] == etag
+    )
     assert leftovers(tmp_path) == [] and not journal_path(tmp_path / "v.mp4").exists()
 
 
@@ -253,9 +261,12 @@ def test_429_on_parts_halves_the_connections(
 
 
 class _WrongRangeHandler(BaseHTTPRequestHandler):
-    """Serves BODY; answers every range that does not start at 0 one byte off."""
+    """Serves BODY; answers every range that does not start at 0 one byte off (with
+    ``closed_only``: only closed ranges, after ``closed_delay`` seconds)."""
 
     body = b""
+    closed_only = False
+    closed_delay = 0.0
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -267,7 +278,9 @@ class _WrongRangeHandler(BaseHTTPRequestHandler):
         if match:
             start = int(match.group(1))
             end = int(match.group(2)) + 1 if match.group(2) else size
-            shift = 1 if start else 0
+            shift = 1 if start and (match.group(2) or not self.closed_only) else 0
+            if match.group(2):
+                time.sleep(self.closed_delay)
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start + shift}-{end - 1}/{size}")
         else:
@@ -298,7 +311,7 @@ def test_a_wrong_content_range_falls_back_to_one_connection(
         server.server_close()
     assert (tmp_path / "v.mp4").read_bytes() == _WrongRangeHandler.body
     assert result.sha256 == hashlib.sha256(_WrongRangeHandler.body).hexdigest()
-    assert "with 'bytes " in caplog.text and "again on one connection" in caplog.text
+    assert "with 'bytes " in caplog.text and "the rest of v.mp4 on one connection" in caplog.text
 
 
 def test_an_interrupted_parallel_download_continues_only_the_missing_parts(
@@ -553,3 +566,103 @@ def test_async_automatic_mode_goes_parallel_on_a_slow_link_after_a_fast_body_pro
     digest = hashlib.sha256((tmp_path / "v.mp4").read_bytes()).hexdigest()
     assert digest == job.outputs[0].sha256
     assert sum(fast_bytes) >= MiB  # the probe went through the fast body
+
+
+def test_a_fallback_continues_from_the_contiguous_start_of_the_parts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that gets closed ranges wrong but open-ended ones right: after the fallback
+    one stream continues from what the parts fetched contiguously, not from byte 0."""
+    requests: list[str] = []
+
+    class Handler(_WrongRangeHandler):
+        body = os.urandom(2 * MiB)
+        closed_only = True
+        closed_delay = 0.3
+
+        def do_GET(self) -> None:
+            requests.append(self.headers.get("Range", ""))
+            super().do_GET()
+
+    handler = Handler
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
+        with (
+            ModelGates(api_key=KEY, base_url=base) as client,
+            caplog.at_level(logging.INFO, logger="modelgates"),
+        ):
+            result = client.videos.download("job-x", tmp_path / "v.mp4", connections=4)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (tmp_path / "v.mp4").read_bytes() == handler.body
+    assert result.sha256 == hashlib.sha256(handler.body).hexdigest()
+    assert "the rest of v.mp4 on one connection" in caplog.text
+    # The probe's connection had its share (2 parts of 256 KiB) before the wrong answers.
+    assert requests[-1] == f"bytes={2 * PART}-"
+    assert leftovers(tmp_path) == [] and not journal_path(tmp_path / "v.mp4").exists()
+
+
+def test_a_dropped_part_continues_from_the_byte_it_reached(
+    resilient: ModelGates, emulator: Emulator, tmp_path: Path
+) -> None:
+    drop = 600 * 1024 + 123  # inside the third part of the first connection's share
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=34)], faults=Faults(drop_at=[drop]))
+    result = resilient.videos.download(job.id, tmp_path / "v.mp4", connections=4)
+    assert result.sha256 == job.outputs[0].sha256 == _sha256(tmp_path / "v.mp4")
+    # Asked again from the exact byte, not from the start of its part: nothing re-sent.
+    assert (drop, SIZE // 4) in _ranges(_content_requests(emulator))
+
+
+def test_connections_1_continues_a_parallel_download_from_its_contiguous_start(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    job = emulator.add_job(
+        outputs=[Output.generated(SIZE, seed=35)], faults=Faults(drop_at=[600 * 1024])
+    )
+    dest = tmp_path / "v.mp4"
+    with ModelGates(api_key=KEY, base_url=emulator.base_url, max_retries=0) as client:
+        with pytest.raises(Exception, match=r"peer closed|ended|connection"):
+            client.videos.download(job.id, dest, connections=4)
+        done = {
+            p for a, b in json.loads(journal_path(dest).read_text())["done"] for p in range(a, b)
+        }
+        start = next(p for p in itertools.count() if p not in done) * PART
+        assert start, "the first part was not complete when the download stopped"
+        first_call = len(_content_requests(emulator))
+        result = client.videos.download(job.id, dest, connections=1)
+    assert result.sha256 == job.outputs[0].sha256 == _sha256(dest)
+    [request] = _content_requests(emulator)[first_call:]
+    assert request["range"] == f"bytes={start}-"
+    assert request["if-range"] == job.outputs[0].etag(job.id, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_claims_are_even_shares_then_halves_of_the_longest_tail() -> None:
+    from types import SimpleNamespace
+
+    from modelgates._parallel import _Engine
+
+    job = SimpleNamespace(writer=SimpleNamespace(temp=Path("unused")))
+    engine = _Engine(job, None, 32 * PART, PART, 4, None, None)  # type: ignore[arg-type]
+    engine._lock.acquire()  # what the connections hold when they claim
+    runs = [engine._claim(worker) for worker in range(4)]
+    assert [(r.offset // PART, r.end // PART) for r in runs if r] == [
+        (0, 8), (8, 16), (16, 24), (24, 32),
+    ]  # fmt: skip
+    first, second, third, fourth = (r for r in runs if r)
+    for run, offset in ((first, 7 * PART), (second, 16 * PART), (fourth, 25 * PART + 10)):
+        run.offset = offset
+        engine._complete_parts(run)
+    del engine._runs[1]  # the second connection is done
+    # Tails after the part being written: 0, 7 (the third, not started) and 6 parts.
+    stolen = engine._claim(1)
+    assert stolen is not None and (stolen.offset // PART, stolen.end // PART) == (21, 24)
+    assert third.end == 21 * PART
+    for run in (first, third, stolen, fourth):
+        run.offset = run.end - 1
+        engine._complete_parts(run)
+    del engine._runs[1]
+    assert engine._claim(1) is None  # every tail is within one part: nothing worth taking

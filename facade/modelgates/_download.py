@@ -160,16 +160,23 @@ class _Download:
         self.content_type: str | None = None
         with naming_destination(self.target):
             self.writer = self._writer()
+            #: Whether (and how) the body is fetched over several connections.
+            self.parallel = _parallel.Plan(
+                self.target, _parallel.check_connections(options.connections), options.resume
+            )
+            parts = self.parallel.continue_in_one(self)
+        if parts is not None:
+            self.validator, self.total, self.content_type = (
+                parts["validator"],
+                parts["total"],
+                parts["content_type"],
+            )
         self.progress = ProgressReporter(options.on_progress, done=self.writer.bytes_written)
         self.progress.total = self.total
         self.budget = RetryBudget(options.policy, f"download of {self.job_id} output {self.index}")
         # Transport retries off: this loop owns the budget (see the module docstring).
         self.extensions: dict[str, Any] = {EXTENSION: attrs.evolve(options.policy, max_retries=0)}
         self._fresh_attempt = True
-        #: Whether (and how) the body is fetched over several connections.
-        self.parallel = _parallel.Plan(
-            self.target, _parallel.check_connections(options.connections), options.resume
-        )
 
     def _writer(self) -> AtomicWriter:
         # Claimed even with resume=False: starting over replaces an old parked download.
@@ -253,9 +260,13 @@ class _Download:
                 raise exc
             delay = self.budget.next_delay(f"HTTP {exc.status_code}", exc.retry_after)
         elif isinstance(exc, _StartOver | _parallel.RangesFailed):
-            if isinstance(exc, _parallel.RangesFailed):
-                self.parallel.fall_back(self)
-            self._start_over()
+            kept = (
+                self.parallel.fall_back(exc.changed)
+                if isinstance(exc, _parallel.RangesFailed)
+                else 0
+            )
+            if not kept:
+                self._start_over()
             delay = self.budget.next_delay(str(exc))
         else:
             delay = self.budget.next_delay(str(exc))

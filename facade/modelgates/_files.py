@@ -241,14 +241,34 @@ class AtomicWriter:
         except (ValueError, TypeError):
             return None
         self._file.truncate(body_end)
-        self._file.seek(0)
+        self._rehash(body_end)
+        return info
+
+    def _rehash(self, length: int) -> None:
+        """Take the file's first ``length`` bytes (the rest is already cut) as written,
+        hashing them from disk when this writer hashes."""
         if self._sha256 is not None:
+            self._file.seek(0)
             while block := self._file.read(_REHASH_BLOCK):
                 self._sha256.update(block)
+        self._file.seek(length)
+        self.bytes_written = length
+
+    def continue_at(self, length: int, *, hashed: bool) -> None:
+        """Append from byte ``length`` of the file now at ``temp`` (what lies beyond is
+        dropped): ``_parallel`` handing over the contiguous start of its parts, in a file it
+        may have moved there. ``hashed``: those bytes were counted and hashed already
+        (``account``); else this writer holds nothing yet, and hashes them from disk."""
+        if os.fstat(self._file.fileno()).st_ino != os.stat(self.temp).st_ino:
+            old, self._file = self._file, open(self.temp, "r+b", buffering=0)  # noqa: SIM115
+            old.close()
+            _lock_own(self._file.fileno())
+        self._file.truncate(length)
+        if hashed:
+            self._file.seek(length)
+            self.bytes_written = length
         else:
-            self._file.seek(body_end)
-        self.bytes_written = body_end
-        return info
+            self._rehash(length)
 
     def write(self, chunk: Chunk, release: Release | None = None) -> None:
         """Append ``chunk``; ``release`` is called once the chunk's buffer may be reused

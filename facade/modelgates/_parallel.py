@@ -72,7 +72,7 @@ if TYPE_CHECKING:
     import httpx
 
     from ._download import _Download
-    from ._stream import _OpenResponse
+    from ._stream import AsyncVideoStream, VideoStream, _OpenResponse
 
 logger = logging.getLogger("modelgates")
 
@@ -108,8 +108,13 @@ class Stopped(Exception):
 
 class RangesFailed(Exception):
     """The server stopped honouring ranges (a 200, a wrong Content-Range, another
-    validator): what was fetched in parts is dropped and the download starts over on one
-    connection."""
+    validator): the download goes on over one connection, from the contiguous start of
+    what the parts fetched when the video is still the same one (``changed`` False), from
+    byte 0 when it changed."""
+
+    def __init__(self, why: str, *, changed: bool) -> None:
+        super().__init__(why)
+        self.changed = changed
 
 
 def check_connections(connections: object) -> int | None:
@@ -211,11 +216,53 @@ def _runs(parts: list[int]) -> list[list[int]]:
 # -- where parts come from -------------------------------------------------------------------
 
 
+class _Enough(Exception):
+    """A part's sink has all it wants (its run ended, was shortened by another connection
+    taking its tail, or the engine is stopping): stop reading that body."""
+
+
+class _Body(Protocol):
+    """One response body, read into a sink from a connection's own thread."""
+
+    def read(self, sink: _RunSink) -> None:
+        """Everything, or until ``sink`` raises ``_Enough``."""
+
+    def close(self) -> None: ...
+
+
+class _FastPartBody:
+    """A body through ``_fastbody``: one ``recv_into`` per MiB, straight to ``os.pwrite``,
+    no chunk ever copied into a ``bytes``; the connection is closed at the end."""
+
+    def __init__(self, body: _fastbody.FastBody, close: Callable[[], None]) -> None:
+        self._body = body
+        self.close = close
+
+    def read(self, sink: _RunSink) -> None:
+        body = self._body
+        while not body.done:
+            body.pump(sink)
+            body.take_moved()  # the sink counts for itself
+            sink.check()  # a slice may end without a byte: the engine may be stopping
+
+
+class _ChunkBody:
+    """A body through httpx (``iter_bytes``): TLS, proxies, chunked answers."""
+
+    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]) -> None:
+        self._chunks = chunks
+        self.close = close
+
+    def read(self, sink: _RunSink) -> None:
+        for chunk in self._chunks:
+            sink.write(chunk)
+
+
 class _Part(Protocol):
     status_code: int
     headers: httpx.Headers
 
-    def chunks(self) -> Iterator[bytes]: ...
+    def body(self) -> _Body: ...
 
 
 class _Source(Protocol):
@@ -227,14 +274,21 @@ class _Source(Protocol):
         """Run ``fn`` where the caller's callbacks belong (progress)."""
 
 
+def _nothing() -> None:
+    pass
+
+
 class _SyncPart:
-    def __init__(self, video: _OpenResponse, chunks: Iterator[bytes]) -> None:
+    def __init__(self, video: VideoStream) -> None:
         self.status_code = video.status_code
         self.headers = video.headers
-        self._chunks = chunks
+        self._video = video
 
-    def chunks(self) -> Iterator[bytes]:
-        return self._chunks
+    def body(self) -> _Body:
+        fast = _fastbody.open_body(self._video.response)
+        if fast is not None:
+            return _FastPartBody(fast, fast.close)
+        return _ChunkBody(self._video.iter_bytes(), _nothing)
 
 
 class SyncSource:
@@ -255,7 +309,7 @@ class SyncSource:
             extensions=job.extensions,
             timeout=job.options.timeout,
         ) as video:
-            yield _SyncPart(video, video.iter_bytes())
+            yield _SyncPart(video)
 
     def call(self, fn: Callable[[], None]) -> None:
         fn()
@@ -279,6 +333,29 @@ class _AsyncChunks:
             yield chunk
 
 
+def _async_body(
+    portal: BlockingPortal, response: httpx.Response, chunks: AsyncIterator[bytes]
+) -> _Body:
+    """An async response's body for a connection thread: the fast body (its reads block in
+    that thread on a duplicate of the socket, no event-loop hop per chunk), else httpx's
+    chunks, each fetched through the portal."""
+    fast = portal.call(_fastbody.open_body, response)
+    if fast is not None:
+        return _FastPartBody(fast, functools.partial(portal.call, fast.aclose))
+    return _ChunkBody(iter(_AsyncChunks(portal, chunks)), _nothing)
+
+
+class _AsyncPart:
+    def __init__(self, video: AsyncVideoStream, portal: BlockingPortal) -> None:
+        self.status_code = video.status_code
+        self.headers = video.headers
+        self._video = video
+        self._portal = portal
+
+    def body(self) -> _Body:
+        return _async_body(self._portal, self._video.response, self._video.iter_bytes())
+
+
 class AsyncSource:
     def __init__(self, http: httpx.AsyncClient, job: _Download, portal: BlockingPortal) -> None:
         self._http = http
@@ -299,10 +376,32 @@ class AsyncSource:
             timeout=job.options.timeout,
         )
         with self._portal.wrap_async_context_manager(stream) as video:
-            yield _SyncPart(video, iter(_AsyncChunks(self._portal, video.iter_bytes())))
+            yield _AsyncPart(video, self._portal)
 
     def call(self, fn: Callable[[], None]) -> None:
         self._portal.call(fn)
+
+
+class _ProbeClock:
+    """The probe's rate, timed from its first bytes on (the wait for the first byte is the
+    round trip, not the link's rate); it wants ``PROBE_BYTES`` and one read after the first."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self._base = -1
+        self._start = 0.0
+
+    def tick(self, received: int) -> None:
+        if self._base < 0:
+            self._start, self._base = time.monotonic(), received
+        self.received = received
+
+    def wants_more(self) -> bool:
+        return self.received < PROBE_BYTES or self.received == self._base
+
+    def rate(self) -> float:
+        seconds = time.monotonic() - self._start
+        return (self.received - self._base) / seconds if seconds > 0 else float("inf")
 
 
 # -- the plan: whether, and where ------------------------------------------------------------
@@ -353,20 +452,12 @@ class Plan:
             return None
         return total
 
-    def _fast_enough(self, received: int, seconds: float) -> bool:
-        rate = received / seconds if seconds > 0 else float("inf")
-        if rate >= FAST_SINGLE:
-            logger.debug("one connection runs at %.0f MiB/s: staying on it", rate / MiB)
-            return True
-        return False
-
     def _engine(
         self,
         job: _Download,
         total: int,
         source: _Source,
-        first: Iterator[bytes] | None,
-        close_first: Callable[[], None],
+        first: _Body,
     ) -> _Engine:
         journal = self._usable_journal(job)
         adopted: Path | None = None
@@ -377,8 +468,7 @@ class Plan:
             adopted, done = self._adopt(journal)
             if adopted is not None:
                 part_size = int(journal.meta["part_size"])
-                first = None  # the probe's bytes are (partly) there already
-        self.engine = _Engine(job, self, total, part_size, connections, source, first, close_first)
+        self.engine = _Engine(job, self, total, part_size, connections, source, first)
         self.engine.start_file(adopted, done, journal if adopted is not None else None)
         return self.engine
 
@@ -391,19 +481,27 @@ class Plan:
             and meta["part_size"] >= MIN_PART
         )
 
-    def _adopt(self, journal: _Journal) -> tuple[Path | None, set[int]]:
+    def _data_file(self, journal: _Journal) -> Path | None:
+        """The journal's data file, when it is a hidden file beside ``dest`` that no live
+        download holds."""
         data = self.final.with_name(str(journal.meta["data"]))
         if data == self.final or not data.name.startswith("."):
-            return None, set()
+            return None
         try:
             fd = os.open(data, os.O_RDWR)
         except OSError:
-            return None, set()
+            return None
         try:
             if _locked_by_another(fd):  # a live download owns it
-                return None, set()
+                return None
         finally:
             os.close(fd)
+        return data
+
+    def _adopt(self, journal: _Journal) -> tuple[Path | None, set[int]]:
+        data = self._data_file(journal)
+        if data is None:
+            return None, set()
         done = journal.done()
         logger.info(
             "continuing %s in parts: %d parts of a previous download are complete",
@@ -414,139 +512,127 @@ class Plan:
 
     # -- the two drivers ---------------------------------------------------------------------
 
-    def take_over(
-        self, job: _Download, video: _OpenResponse, chunks: Iterator[bytes], http: httpx.Client
-    ) -> bool:
-        """After ``job.begin(video)``: True when the whole body was fetched here in parts;
-        False to read ``chunks`` on, as a single stream (the probe's bytes are written)."""
+    def _mode(self, job: _Download, video: _OpenResponse) -> tuple[int, bool] | None:
+        """None to read the first answer as one stream; else the total length, and whether
+        automatic mode must first time a probe."""
         total = self._eligible(job, video)
         if total is None:
-            return False
-        if (
-            self.connections is None
-            and total < MIN_PARALLEL + PROBE_BYTES
-            and not self._continuing(job)
-        ):
-            return False  # never split: the body stays on the fast path (_fastbody)
-        first: Iterator[bytes] = chunks
-        close_first: Callable[[], None] = video.response.close
+            return None
         if self.connections is None and not self._continuing(job):
-            body = _fastbody.open_body(video.response)
+            if total < MIN_PARALLEL + PROBE_BYTES:
+                return None  # never split: the body stays on the fast path (_fastbody)
+            return total, True
+        if total < 2 * MIN_PART:
+            return None
+        return total, False
+
+    def _stay_single(self, total: int, clock: _ProbeClock) -> bool:
+        """After the probe: one connection is enough (little left, or fast already)."""
+        if total - clock.received < MIN_PARALLEL:
+            return True
+        rate = clock.rate()
+        if rate >= FAST_SINGLE:
+            logger.debug("one connection runs at %.0f MiB/s: staying on it", rate / MiB)
+            return True
+        return False
+
+    def take_over(
+        self, job: _Download, video: VideoStream, chunks: Iterator[bytes], http: httpx.Client
+    ) -> bool:
+        """After ``job.begin(video)``: True when the whole body was fetched here in parts;
+        False to read on as a single stream (the probe's bytes are written; a fast body it
+        opened waits in ``take_body``)."""
+        mode = self._mode(job, video)
+        if mode is None:
+            return False
+        total, probe = mode
+        body = _fastbody.open_body(video.response)
+        if probe:
+            clock = _ProbeClock()
             if body is not None:  # the probe reads through the fast body too
-                start, first_len = time.monotonic(), -1
                 try:
-                    # Timed from the first buffer on, so at least one read after it.
-                    while not body.done and (
-                        job.writer.bytes_written < PROBE_BYTES
-                        or job.writer.bytes_written == first_len
-                    ):
+                    while not body.done and clock.wants_more():
                         try:
                             body.pump(job.writer)
                         finally:
                             job.advance(body.take_moved())
-                        if first_len < 0:
-                            start, first_len = time.monotonic(), job.writer.bytes_written
+                        clock.tick(job.writer.bytes_written)
                 except BaseException:
                     body.close()
                     raise
-                if total - job.writer.bytes_written < MIN_PARALLEL or self._fast_enough(
-                    job.writer.bytes_written - first_len, time.monotonic() - start
-                ):
+                if self._stay_single(total, clock):
                     self.body = body  # the caller reads on through it (read_body)
                     return False
-                first, close_first = _fast_chunks(body), body.close
             else:
-                start, first_len = time.monotonic(), -1
                 for chunk in chunks:
-                    if first_len < 0:
-                        start, first_len = time.monotonic(), len(chunk)
                     job.writer.write(chunk)
                     job.advance(len(chunk))
-                    if job.writer.bytes_written >= PROBE_BYTES:
+                    clock.tick(job.writer.bytes_written)
+                    if not clock.wants_more():
                         break
-                if total - job.writer.bytes_written < MIN_PARALLEL or self._fast_enough(
-                    job.writer.bytes_written - first_len, time.monotonic() - start
-                ):
+                if self._stay_single(total, clock):
                     return False
-        elif total < 2 * MIN_PART:
-            return False
-        self._engine(job, total, SyncSource(http, job), first, close_first).run()
+        first: _Body = (
+            _ChunkBody(chunks, video.response.close)
+            if body is None
+            else _FastPartBody(body, body.close)
+        )
+        self._engine(job, total, SyncSource(http, job), first).run()
         return True
 
     async def take_over_async(
         self,
         job: _Download,
-        video: _OpenResponse,
+        video: AsyncVideoStream,
         chunks: AsyncIterator[bytes],
         http: httpx.AsyncClient,
     ) -> bool:
-        """``take_over`` for the async driver: the same engine, in a worker thread."""
-        total = self._eligible(job, video)
-        if total is None:
+        """``take_over`` for the async driver: the same decisions, and the same engine in
+        a worker thread."""
+        mode = self._mode(job, video)
+        if mode is None:
             return False
-        if (
-            self.connections is None
-            and total < MIN_PARALLEL + PROBE_BYTES
-            and not self._continuing(job)
-        ):
-            return False  # never split: the body stays on the fast path (_fastbody)
-        body = None
-        if self.connections is None and not self._continuing(job):
-            body = _fastbody.open_body(video.response)
+        total, probe = mode
+        body = _fastbody.open_body(video.response)
+        if probe:
+            clock = _ProbeClock()
             if body is not None:  # the probe reads through the fast body too
-                start, first_len = time.monotonic(), -1
                 try:
-                    # Timed from the first buffer on, so at least one read after it.
-                    while not body.done and (
-                        job.writer.bytes_written < PROBE_BYTES
-                        or job.writer.bytes_written == first_len
-                    ):
+                    while not body.done and clock.wants_more():
                         try:
                             await anyio.to_thread.run_sync(body.pump, job.writer)
                         finally:
                             job.advance(body.take_moved())
-                        if first_len < 0:
-                            start, first_len = time.monotonic(), job.writer.bytes_written
+                        clock.tick(job.writer.bytes_written)
                 except BaseException:
                     with anyio.CancelScope(shield=True):
                         await body.aclose()
                     raise
-                if total - job.writer.bytes_written < MIN_PARALLEL or self._fast_enough(
-                    job.writer.bytes_written - first_len, time.monotonic() - start
-                ):
+                if self._stay_single(total, clock):
                     self.body = body  # the caller reads on through it (read_body_async)
                     return False
             else:
                 batch: list[bytes] = []
-                received, first_len, start = 0, -1, time.monotonic()
                 async for chunk in chunks:
-                    if first_len < 0:
-                        start, first_len = time.monotonic(), len(chunk)
                     batch.append(chunk)
-                    received += len(chunk)
-                    if received >= PROBE_BYTES:
+                    clock.tick(clock.received + len(chunk))
+                    if not clock.wants_more():
                         break
-                seconds = time.monotonic() - start
                 await anyio.to_thread.run_sync(job.writer.write_many, batch)
-                job.advance(received)
-                if total - received < MIN_PARALLEL or self._fast_enough(
-                    received - first_len, seconds
-                ):
+                job.advance(clock.received)
+                if self._stay_single(total, clock):
                     return False
-        elif total < 2 * MIN_PART:
-            return False
         async with BlockingPortal() as portal:
             source = AsyncSource(http, job, portal)
-            response = video.response
-            fast = body
-            first = iter(_AsyncChunks(portal, chunks)) if fast is None else _fast_chunks(fast)
-
-            def close_first() -> None:
-                portal.call(response.aclose if fast is None else fast.aclose)
-
-            engine = await anyio.to_thread.run_sync(
-                self._engine, job, total, source, first, close_first
+            first: _Body = (
+                _ChunkBody(
+                    iter(_AsyncChunks(portal, chunks)),
+                    functools.partial(portal.call, video.response.aclose),
+                )
+                if body is None
+                else _FastPartBody(body, functools.partial(portal.call, body.aclose))
             )
+            engine = await anyio.to_thread.run_sync(self._engine, job, total, source, first)
             failure: Exception | None = None
             try:
                 # Cancelled, the portal cancels the connections' calls: the engine stops.
@@ -601,23 +687,124 @@ class Plan:
         journal.remove()
         self.journal = None
 
-    def fall_back(self, job: _Download) -> None:
-        """Ranges failed: drop the parts, and stay on one connection from now on."""
+    def fall_back(self, changed: bool) -> int:
+        """Ranges failed: one connection from now on. Returns how many bytes it continues
+        from: the parts' contiguous start when the video is the same one (``changed``
+        False), else 0 (the parts are dropped)."""
         self.off = True
-        if self.engine is not None:
-            self.engine.release(keep=False)
-            self.engine = None
+        engine, self.engine = self.engine, None
+        if engine is None:
+            return 0
+        if changed:
+            engine.release(keep=False)
+            return 0
+        return engine.hand_over_start()
+
+    def continue_in_one(self, job: _Download) -> dict[str, Any] | None:
+        """``connections=1`` and a parallel download of this output parked: its contiguous
+        start becomes the writer's, for one stream to continue with ``Range``/``If-Range``
+        (the rest of its parts are dropped). Returns the journal's description of the
+        video, or None when there is nothing to continue."""
+        journal = self._usable_journal_for_one(job)
+        if journal is None:
+            return None
+        meta = journal.meta
+        done = journal.done()
+        first_missing = 0
+        while first_missing in done:
+            first_missing += 1
+        length = min(first_missing * int(meta["part_size"]), int(meta["total"]))
+        data = self._data_file(journal)
+        if not length or data is None:
+            return None
+        os.replace(data, job.writer.temp)
+        job.writer.continue_at(length, hashed=False)
+        journal.remove()
+        self.journal = None
+        logger.info(
+            "continuing %s from byte %d on one connection (the start of a download in parts)",
+            self.final.name,
+            length,
+        )
+        return meta
+
+    def _usable_journal_for_one(self, job: _Download) -> _Journal | None:
+        journal = self.journal
+        if journal is None or not self.off or not self.resume or job.writer.bytes_written:
+            return None
+        meta = journal.meta
+        if (meta["job_id"], meta["index"]) != (job.job_id, job.index):
+            return None
+        if not isinstance(meta["part_size"], int) or meta["part_size"] < MIN_PART:
+            return None
+        if not isinstance(meta["total"], int) or not isinstance(meta["validator"], str):
+            return None
+        return journal
 
 
 # -- the engine ------------------------------------------------------------------------------
+
+
+class _Run:
+    """One connection's stretch of the file: bytes ``[offset, end)``, written in order.
+    ``part`` is the first of its parts not yet complete. ``end`` only shrinks: another
+    connection with nothing left to do takes the tail (``_Engine._steal``)."""
+
+    __slots__ = ("end", "offset", "part")
+
+    def __init__(self, offset: int, end: int, part: int) -> None:
+        self.offset = offset
+        self.end = end
+        self.part = part
+
+
+class _RunSink:
+    """Where one connection's body goes: ``os.pwrite`` at the run's offset, up to its
+    (possibly shortened) end; raises ``_Enough`` once the run is complete or the engine
+    stops. The write happens under the engine's lock, so a tail taken by another connection
+    is never written twice."""
+
+    def __init__(self, engine: _Engine, run: _Run) -> None:
+        self._engine = engine
+        self._run = run
+
+    def check(self) -> None:
+        if self._engine._stopping:
+            raise _Enough
+
+    def write(
+        self, chunk: bytes | bytearray | memoryview, release: Callable[[], None] | None = None
+    ) -> None:
+        engine, run = self._engine, self._run
+        try:
+            with engine._lock:
+                if engine._stopping:
+                    raise _Enough
+                view = memoryview(chunk)[: run.end - run.offset]
+                written = 0
+                while written < len(view):
+                    written += os.pwrite(engine._fd, view[written:], run.offset + written)
+                run.offset += written
+                engine._received += written
+                engine._complete_parts(run)
+                full = run.offset >= run.end
+        finally:
+            if release is not None:
+                release()
+        if full:
+            raise _Enough
 
 
 class _Engine:
     """Connections fetching parts of one file; the calling thread coordinates.
 
     The coordinator (``run``) reports progress, hashes the contiguous start and writes the
-    journal; each connection thread claims the next run of missing parts in file order.
-    All shared state is guarded by ``_lock``; ``_changed`` wakes the coordinator.
+    journal. Each connection claims a run of missing parts, an even share of what is left
+    (so one request each, as a download manager does), and asks for it with one range
+    request; one with nothing left takes the second half of the largest run still in
+    flight, so all connections finish together instead of one finishing a long tail alone.
+    A connection that breaks asks again from the exact byte it reached. All shared state is
+    guarded by ``_lock``; ``_changed`` wakes the coordinator when a part completes.
     """
 
     def __init__(
@@ -628,8 +815,7 @@ class _Engine:
         part_size: int,
         connections: int,
         source: _Source,
-        first: Iterator[bytes] | None,
-        close_first: Callable[[], None],
+        first: _Body | None,
     ) -> None:
         self.job = job
         self.plan = plan
@@ -639,10 +825,10 @@ class _Engine:
         self.limit = min(connections, self.parts)
         self.source = source
         self._first = first
-        self._close_first = close_first
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._state: list[str] = ["missing"] * self.parts  # missing | active | done
+        self._runs: dict[int, _Run] = {}  # by connection
         self._error: BaseException | None = None
         self._stopping = False
         self._received = 0  # bytes not yet reported to progress
@@ -687,8 +873,9 @@ class _Engine:
             },
         )
         self._journal.meta["data"] = self.path.name
-        if self._first is None:
-            self._close_first()  # its bytes are in the adopted file
+        if self._first is not None and adopted is not None:
+            self._first.close()  # its bytes are in the adopted file
+            self._first = None
         logger.info(
             "downloading %s over %d connections in %d parts of %d KiB",
             self.plan.final.name,
@@ -724,6 +911,21 @@ class _Engine:
         writer.bytes_written = 0  # nothing for the writer to park: it discards its temporary
         self._close_fd()
 
+    def hand_over_start(self) -> int:
+        """Ranges failed but the video is the same: give the writer the contiguous start
+        (already counted and hashed), for one stream to continue; returns its length."""
+        self.stop()
+        writer = self.job.writer
+        if self.path != writer.temp:
+            os.replace(self.path, writer.temp)
+            self.path = writer.temp
+        os.ftruncate(self._fd, self._hashed_to)
+        if self._journal is not None:
+            self._journal.remove()
+        self._close_fd()
+        writer.continue_at(self._hashed_to, hashed=True)
+        return self._hashed_to
+
     def _error_is_not_data(self) -> bool:
         return not isinstance(self._error, RangesFailed)
 
@@ -738,6 +940,9 @@ class _Engine:
 
     # -- coordinating ------------------------------------------------------------------------
 
+    def _stopped(self) -> bool:
+        return self._stopping  # a call: the flag changes under other threads
+
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
@@ -745,13 +950,15 @@ class _Engine:
 
     def run(self) -> None:
         """Fetch every missing part; raise the first failure that ends the download."""
-        first_part = self._claim(0) if self._first is not None else None
+        first_run = None
+        if self._first is not None:
+            with self._lock:
+                first_run = self._claim(0, self.job.writer.bytes_written)
         try:
             for worker in range(self.limit):
-                run = first_part if worker == 0 else None
                 thread = threading.Thread(
                     target=self._connection,
-                    args=(worker, run),
+                    args=(worker, first_run if worker == 0 else None),
                     name=f"modelgates-part-{worker}",
                     daemon=True,
                 )
@@ -764,6 +971,9 @@ class _Engine:
             self.stop()
             for thread in self._threads:
                 thread.join(_JOIN_SECONDS)
+            if self._first is not None:  # never started: close the probe's connection
+                self._first.close()
+                self._first = None
         self._hash_contiguous()
         with self._lock:
             error = self._error
@@ -823,28 +1033,78 @@ class _Engine:
             writer.account(block)
             self._hashed_to += len(block)
 
-    # -- one connection ----------------------------------------------------------------------
+    # -- which bytes each connection fetches (lock held) -------------------------------------
 
-    def _claim(self, worker: int) -> tuple[int, int] | None:
-        """The next run of missing parts, in file order, marked active (lock held)."""
+    def _claim(self, worker: int, offset: int = 0) -> _Run | None:
+        """The next run for ``worker``: an even share of the missing parts from the first
+        one (reaching past ``offset``, the probe's bytes), else half of another's tail."""
         if self._stopping or worker >= self.limit:
             return None
         try:
             first = self._state.index("missing")
         except ValueError:
-            return None
-        last = first
-        while last < self.parts and last - first < RUN_PARTS and self._state[last] == "missing":
-            self._state[last] = "active"
-            last += 1
-        return first, last
+            run = self._steal()
+        else:
+            missing = self._state.count("missing")
+            share = max(1, -(-missing // max(1, self.limit - len(self._runs))))
+            last = first
+            while (
+                last < self.parts
+                and self._state[last] == "missing"
+                and (last - first < share or last * self.part_size <= offset)
+            ):
+                self._state[last] = "active"
+                last += 1
+            run = _Run(
+                max(first * self.part_size, offset), min(last * self.part_size, self.total), first
+            )
+            self._complete_parts(run)
+        if run is not None:
+            self._runs[worker] = run
+        return run
 
-    def _connection(self, worker: int, run: tuple[int, int] | None) -> None:
+    def _steal(self) -> _Run | None:
+        """The second half of the longest tail in flight (whole parts after the one its
+        connection is writing), when that tail has two parts or more."""
+        best: _Run | None = None
+        best_tail = 1
+        for run in self._runs.values():
+            tail = -(-run.end // self.part_size) - run.offset // self.part_size - 1
+            if tail > best_tail:
+                best, best_tail = run, tail
+        if best is None:
+            return None
+        split = -(-best.end // self.part_size) - best_tail // 2
+        stolen = _Run(split * self.part_size, best.end, split)
+        best.end = stolen.offset
+        return stolen
+
+    def _complete_parts(self, run: _Run) -> None:
+        """Mark done every part of ``run`` whose last byte has landed."""
+        part = run.part
+        while part < self.parts and min((part + 1) * self.part_size, self.total) <= run.offset:
+            self._state[part] = "done"
+            self._budgets.pop(part, None)
+            part += 1
+        if part != run.part:
+            run.part = part
+            self._changed.notify_all()
+
+    def _release(self, worker: int, run: _Run) -> None:
+        """``run``'s unfinished parts go back to missing (a part begun is fetched whole)."""
+        self._runs.pop(worker, None)
+        for part in range(run.part, -(-run.end // self.part_size)):
+            if self._state[part] == "active":
+                self._state[part] = "missing"
+        self._changed.notify_all()
+
+    # -- one connection ----------------------------------------------------------------------
+
+    def _connection(self, worker: int, run: _Run | None) -> None:
         try:
             while not self._stopping:
                 if run is None:
-                    with self._lock:
-                        run = self._claim(worker)
+                    run = self._next_run(worker)
                     if run is None:
                         return
                 run = self._fetch(worker, run)
@@ -856,44 +1116,74 @@ class _Engine:
         finally:
             with self._lock:
                 if run is not None:
-                    self._release_run(run)
+                    self._release(worker, run)
                 self._users -= 1
                 if self._users == 0 and self._close_requested and self._fd >= 0:
                     os.close(self._fd)
                     self._fd = -1
                 self._changed.notify_all()
 
-    def _release_run(self, run: tuple[int, int]) -> None:
-        for part in range(*run):
-            if self._state[part] == "active":
-                self._state[part] = "missing"
+    def _next_run(self, worker: int) -> _Run | None:
+        """The next run, waiting while nothing is free but parts are still in flight (a
+        connection that fails may hand its parts back); None when there is nothing left
+        for this connection."""
+        with self._lock:
+            while not self._stopping and worker < self.limit:
+                run = self._claim(worker)
+                if run is not None or all(s == "done" for s in self._state):
+                    return run
+                self._changed.wait(0.1)
+        return None
 
-    def _fetch(self, worker: int, run: tuple[int, int]) -> tuple[int, int] | None:
-        """Fetch one run of parts; None when it is done (or handed back), else what is
-        left of it to try again."""
-        first, last = run
-        start, end = first * self.part_size, min(last * self.part_size, self.total)
+    def _fetch(self, worker: int, run: _Run) -> _Run | None:
+        """Fetch ``run``; None when it is complete, else the run to go on with (from the
+        byte it reached)."""
+        with self._lock:
+            if self._stopped():
+                return run  # no request goes out once the engine stops
+            start, end = run.offset, run.end
+        sink = _RunSink(self, run)
         try:
-            if self._first is not None and first == 0 and worker == 0:
-                chunks, self._first = self._first, None
-                try:
-                    return self._write(run, self.job.writer.bytes_written, end, chunks)
-                finally:
-                    self._close_first()
-            headers = {"Range": f"bytes={start}-{end - 1}", "If-Range": str(self.job.validator)}
-            with self.source.open(headers) as part:
-                self._check(part, start, end)
-                return self._write(run, start, end, part.chunks())
+            if self._first is not None and worker == 0:
+                body, self._first = self._first, None  # the probe's answer reads on
+            else:
+                headers = {"Range": f"bytes={start}-{end - 1}", "If-Range": str(self.job.validator)}
+                body = None
+            if body is not None:
+                self._read(body, sink)
+            else:
+                with self.source.open(headers) as part:
+                    self._check(part, start, end)
+                    self._read(part.body(), sink)
+            with self._lock:
+                if run.offset >= run.end:
+                    self._runs.pop(worker, None)
+                    return None
+                if self._stopped():
+                    return run
+            # The body ended early (the connection closed cleanly): fetch the rest again.
+            raise APIConnectionError(f"a part of {self.job.target.name} ended at byte {run.offset}")
         except (APIConnectionError, APIStatusError) as exc:
+            if self._stopped():
+                return run
             self._retry_later(run, exc)
             with self._lock:
-                left = next((p for p in range(first, last) if self._state[p] == "active"), None)
-                if left is None:
+                if run.offset >= run.end:
+                    self._runs.pop(worker, None)
                     return None
-                if worker >= self.limit or self._stopping:
-                    self._release_run((left, last))
+                if worker >= self.limit or self._stopped():
+                    self._release(worker, run)
                     return None
-            return left, last
+            return run
+
+    @staticmethod
+    def _read(body: _Body, sink: _RunSink) -> None:
+        try:
+            body.read(sink)
+        except _Enough:
+            pass
+        finally:
+            body.close()
 
     def _check(self, part: _Part, start: int, end: int) -> None:
         validator = self.job.validator
@@ -904,55 +1194,35 @@ class _Engine:
                 if etag and etag != validator
                 else "the server ignored a range"
             )
-            logger.warning("%s: downloading %s again on one connection", why, self.job.target.name)
-            raise RangesFailed(why)
+            changed = bool(etag and etag != validator)
+            logger.warning(
+                "%s: downloading %s on one connection",
+                why,
+                f"{self.job.target.name} again"
+                if changed
+                else f"the rest of {self.job.target.name}",
+            )
+            raise RangesFailed(why, changed=changed)
         expected = f"bytes {start}-{end - 1}/{self.total}"
         got = part.headers.get("content-range", "")
         if got != expected:
             logger.warning(
-                "the server answered range %s with %r: downloading %s again on one connection",
+                "the server answered range %s with %r: downloading the rest of %s"
+                " on one connection",
                 expected,
                 got,
                 self.job.target.name,
             )
-            raise RangesFailed(f"wrong Content-Range {got!r} for {expected!r}")
+            raise RangesFailed(f"wrong Content-Range {got!r} for {expected!r}", changed=False)
         tag = part.headers.get("etag")
         if tag and validator and validator.startswith('"') and tag != validator:
             logger.warning(
                 "the video changed on the server: downloading %s again on one connection",
                 self.job.target.name,
             )
-            raise RangesFailed("the validator changed")
+            raise RangesFailed("the validator changed", changed=True)
 
-    def _write(
-        self, run: tuple[int, int], offset: int, end: int, chunks: Iterator[bytes]
-    ) -> tuple[int, int] | None:
-        """pwrite the run's bytes from ``offset``; mark each part done as its last byte
-        lands (the first connection's first part began with the probe's bytes)."""
-        part = run[0]
-        for chunk in chunks:
-            view = memoryview(chunk)[: end - offset]
-            if self._stopping:
-                return run
-            written = 0
-            while written < len(view):
-                written += os.pwrite(self._fd, view[written:], offset + written)
-            offset += written
-            with self._lock:
-                self._received += written
-                while part < run[1] and min((part + 1) * self.part_size, self.total) <= offset:
-                    self._state[part] = "done"
-                    self._budgets.pop(part, None)
-                    part += 1
-                self._changed.notify_all()
-            if offset >= end and len(view) < len(chunk):
-                return None  # the probe's open-ended answer: the rest is another's
-        if offset >= end:
-            return None  # read to its end: the connection goes back to the pool
-        # The body ended early (the connection closed cleanly): fetch the rest again.
-        raise APIConnectionError(f"a part of {self.job.target.name} ended at byte {offset}")
-
-    def _retry_later(self, run: tuple[int, int], exc: Exception) -> None:
+    def _retry_later(self, run: _Run, exc: Exception) -> None:
         if isinstance(exc, APIStatusError):
             if exc.status_code not in RETRY_STATUSES:
                 raise exc
@@ -967,35 +1237,11 @@ class _Engine:
                         )
         with self._lock:
             budget = self._budgets.setdefault(
-                run[0],
-                RetryBudget(self.job.options.policy, f"part {run[0]} of {self.job.target.name}"),
+                run.part,
+                RetryBudget(self.job.options.policy, f"part {run.part} of {self.job.target.name}"),
             )
             reason = f"HTTP {exc.status_code}" if isinstance(exc, APIStatusError) else str(exc)
             delay = budget.next_delay(reason, getattr(exc, "retry_after", None))
         if delay is None:
             raise exc
         self.job.options.policy.sleep(delay)
-
-
-class _ChunkList(list[bytes]):
-    """A fast-body sink that keeps copies of what it is given (``_fast_chunks``)."""
-
-    def write(
-        self, chunk: bytes | bytearray | memoryview, release: Callable[[], None] | None = None
-    ) -> None:
-        self.append(bytes(chunk))
-        if release is not None:
-            release()
-
-
-def _fast_chunks(body: _fastbody.FastBody) -> Iterator[bytes]:
-    """The rest of a probed fast body as chunks, for the engine's first connection (which
-    reads them from its own thread: the fast body's reads block, sync and async alike)."""
-    got = _ChunkList()
-    while not body.done:
-        try:
-            body.pump(got)
-        finally:
-            body.take_moved()
-        yield from got
-        got.clear()
