@@ -28,16 +28,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench
+from bench import GiB, MiB
 
-MiB = 1024 * 1024
-GiB = 1024 * MiB
 JOB = "job-links"
 RTT = 0.040
 CONN_RATE = 25e6
@@ -66,59 +64,22 @@ def _ensure(tool: str, package: str) -> str | None:
     return shutil.which(tool)
 
 
-class Origin:
-    """nginx serving ``/api/v1/videos/job-links/content`` (ranges on or off), with an
-    access log of the body bytes of every response (what the link carried from it)."""
+class Origin(bench.NginxServer):
+    """nginx serving ``/api/v1/videos/job-links/content`` (ranges on or off) from
+    ``root/content``, with an access log of the bytes of every response (what the link
+    carried from it)."""
 
     def __init__(self, nginx: str, root: Path, size: int, ranges: bool) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        for directory in (root.parent, root):
-            directory.chmod(0o755)
-        self.port = bench._free_port()
         self.data = root / "content"
         if not self.data.exists():
             bench._write_random(self.data, size)
-        (root / "tmp").mkdir(exist_ok=True)
-        self.log = root / f"access-{self.port}.log"
-        conf = root / f"nginx-{self.port}.conf"
-        conf.write_text(
-            textwrap.dedent(
-                f"""
-                worker_processes 2;
-                daemon off;
-                pid {root}/nginx-{self.port}.pid;
-                error_log {root}/error.log;
-                events {{ worker_connections 256; }}
-                http {{
-                  log_format bytes '$status $body_bytes_sent';
-                  access_log {self.log} bytes;
-                  sendfile on;
-                  max_ranges {"1" if ranges else "0"};
-                  client_body_temp_path {root}/tmp; proxy_temp_path {root}/tmp;
-                  fastcgi_temp_path {root}/tmp; uwsgi_temp_path {root}/tmp; scgi_temp_path {root}/tmp;
-                  server {{
-                    listen 127.0.0.1:{self.port};
-                    location = /api/v1/videos/{JOB}/content {{
-                      types {{ }} default_type video/mp4;
-                      alias {self.data};
-                    }}
-                  }}
-                }}
-                """
-            )
-        )
-        self._process = subprocess.Popen([nginx, "-c", str(conf)], stderr=subprocess.DEVNULL)
-        bench._wait_for_port(self.port)
-
-    def bytes_sent(self) -> int:
-        if not self.log.exists():
-            return 0
-        return sum(int(line.split()[1]) for line in self.log.read_text().splitlines() if line)
-
-    def stop(self) -> None:
-        self._process.terminate()
-        self._process.wait(10)
+        location = f"""
+            location = /api/v1/videos/{JOB}/content {{
+              types {{ }} default_type video/mp4;
+              alias {self.data};
+            }}
+            """
+        super().__init__(nginx, root, location, ranges=ranges, access_log=True)
 
 
 class Link:
