@@ -192,7 +192,9 @@ def _ensure_nginx() -> str | None:
 def _write_random(path: Path, size: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o755)
-    block = os.urandom(4 * MiB)
+    # A period that no part size or alignment divides: a part written at a wrong offset
+    # changes the file (with a 4 MiB period, one moved by whole parts would not).
+    block = os.urandom(4 * MiB + 4093)
     with path.open("wb") as f:
         left = size
         while left:
