@@ -192,7 +192,9 @@ def _ensure_nginx() -> str | None:
 def _write_random(path: Path, size: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o755)
-    block = os.urandom(4 * MiB)
+    # A period that no part size or alignment divides: a part written at a wrong offset
+    # changes the file (with a 4 MiB period, one moved by whole parts would not).
+    block = os.urandom(4 * MiB + 4093)
     with path.open("wb") as f:
         left = size
         while left:
@@ -209,61 +211,117 @@ def _job_json(base_url: str) -> bytes:
     ).encode()  # fmt: skip
 
 
-class Nginx:
-    """nginx on loopback serving ``/api/v1/videos/job-bench[/content?index=N]`` from tmpfs."""
+class NginxServer:
+    """nginx on loopback, in the foreground, with its files under ``root``: the one place
+    both benches configure it (``sendfile on``, as a static origin or CDN edge serves).
 
-    def __init__(self, nginx: str, root: Path, size: int, outputs_size: int) -> None:
+    ``locations`` is the text of the ``server`` block after ``listen`` (its ``root`` is
+    ``root``); ``ranges=False`` is a server without byte ranges (``max_ranges 0``);
+    ``access_log=True`` logs ``$status $body_bytes_sent $bytes_sent`` of every response to
+    ``self.log`` (what nginx handed to the kernel for it; :meth:`bytes_sent` sums them).
+    Several servers may share one ``root``: their files are named by port.
+    """
+
+    def __init__(
+        self,
+        nginx: str,
+        root: Path,
+        locations: str,
+        *,
+        ranges: bool = True,
+        access_log: bool = False,
+    ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         # nginx's workers run as an unprivileged user: they must be able to read the tree.
         for directory in (root.parent, root):
             directory.chmod(0o755)
+        (root / "tmp").mkdir(exist_ok=True)
         self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}/api/v1"
-        _write_random(root / "content" / JOB / "0", size)
-        for i in range(1, OUTPUTS):
-            _write_random(root / "content" / JOB / str(i), outputs_size)
-        (root / "json").mkdir(exist_ok=True)
-        (root / "json" / f"{JOB}.json").write_bytes(_job_json(self.base_url))
-        conf = root / "nginx.conf"
+        self.log = root / f"access-{self.port}.log"
+        log = (
+            f"log_format bytes '$status $body_bytes_sent $bytes_sent'; access_log {self.log} bytes;"
+        )
+        conf = root / f"nginx-{self.port}.conf"
         conf.write_text(
             textwrap.dedent(
-                f"""
+                """
                 worker_processes 2;
                 daemon off;
-                pid {root}/nginx.pid;
+                pid {root}/nginx-{port}.pid;
                 error_log {root}/error.log;
                 events {{ worker_connections 256; }}
                 http {{
-                  access_log off;
+                  {log}
                   sendfile on;
                   tcp_nopush on;
                   keepalive_requests 100000;
+                  max_ranges {max_ranges};
                   client_body_temp_path {root}/tmp; proxy_temp_path {root}/tmp;
                   fastcgi_temp_path {root}/tmp; uwsgi_temp_path {root}/tmp; scgi_temp_path {root}/tmp;
                   server {{
-                    listen 127.0.0.1:{self.port};
+                    listen 127.0.0.1:{port};
                     root {root};
-                    location ~ ^/api/v1/videos/([^/]+)/content$ {{
-                      types {{ }} default_type video/mp4;
-                      try_files /content/$1/$arg_index /content/$1/0 =404;
-                    }}
-                    location ~ ^/api/v1/videos/([^/]+)$ {{
-                      types {{ }} default_type application/json;
-                      try_files /json/$1.json =404;
-                    }}
+                {locations}
                   }}
                 }}
                 """
+            ).format(
+                root=root,
+                port=self.port,
+                log=log if access_log else "access_log off;",
+                max_ranges="1" if ranges else "0",
+                locations=textwrap.indent(textwrap.dedent(locations).strip(), " " * 4),
             )
         )
-        (root / "tmp").mkdir(exist_ok=True)
         self._process = subprocess.Popen([nginx, "-c", str(conf)], stderr=subprocess.DEVNULL)
         _wait_for_port(self.port)
 
+    def log_lines(self) -> list[list[int]]:
+        """``[status, body bytes, bytes with headers]`` of each response logged so far."""
+        if not self.log.exists():
+            return []
+        return [
+            [int(f) for f in line.split()] for line in self.log.read_text().splitlines() if line
+        ]
+
+    def bytes_sent(self, *, headers: bool = False) -> int:
+        """Body bytes (with ``headers``: all bytes) nginx has sent so far (``access_log``)."""
+        return sum(line[2 if headers else 1] for line in self.log_lines())
+
     def stop(self) -> None:
-        self._process.send_signal(signal.SIGQUIT)
-        self._process.wait(timeout=10)
+        self._process.send_signal(signal.SIGQUIT)  # graceful: the access log is complete
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+class Nginx(NginxServer):
+    """nginx serving ``/api/v1/videos/job-bench[/content?index=N]`` from tmpfs."""
+
+    def __init__(self, nginx: str, root: Path, size: int, outputs_size: int) -> None:
+        _write_random(root / "content" / JOB / "0", size)
+        for i in range(1, OUTPUTS):
+            _write_random(root / "content" / JOB / str(i), outputs_size)
+        super().__init__(
+            nginx,
+            root,
+            r"""
+            location ~ ^/api/v1/videos/([^/]+)/content$ {
+              types { } default_type video/mp4;
+              try_files /content/$1/$arg_index /content/$1/0 =404;
+            }
+            location ~ ^/api/v1/videos/([^/]+)$ {
+              types { } default_type application/json;
+              try_files /json/$1.json =404;
+            }
+            """,
+        )
+        self.base_url = f"http://127.0.0.1:{self.port}/api/v1"
+        (root / "json").mkdir(exist_ok=True)
+        (root / "json" / f"{JOB}.json").write_bytes(_job_json(self.base_url))
 
 
 def _wait_for_port(port: int) -> None:

@@ -10,16 +10,25 @@ access link looks like). Rows, each a ratio from the same run (never a timed tes
   noise);
 - a server without ranges (nginx ``max_ranges 0``): automatic vs one connection (goal >= 1.0x);
 - drops (a reset every ~64 MiB on average): byte-identical, and at most one part re-sent per
-  drop (bytes nginx sent beyond the file / drops <= the part size);
-- CPU seconds per GiB next to curl's, and peak RSS of each modelgates run.
+  drop: body bytes the link delivered beyond the file (the client had them and asked again)
+  / drops <= the part size; beside it, what nginx sent that the link never delivered (in
+  flight in the emulator and the kernel's buffers at a reset: no client could keep it);
+- CPU seconds per GiB next to curl's, and peak RSS of each modelgates run; the uncapped link
+  (still parallel) at a small and a large size (``--rss-sizes``, 128 MiB and 2 GiB): peak RSS
+  stays flat as the file grows (goal: within +8 MiB).
 
-``python tools/bench_links.py [--size MiB] [--out docs/benchmarks-links.md]``; aria2c and curl
-are installed from Debian when missing (as root), else their rows are skipped and say so.
+Files and downloads live in tmpfs (``/dev/shm``) when it has room; a size without room is
+skipped and says so.
+
+``python tools/bench_links.py [--size MiB] [--rss-sizes SMALL,BIG] [--out FILE]`` (default
+``docs/benchmarks-links.md``); aria2c and curl are installed from Debian when missing (as
+root), else their rows are skipped and say so.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -28,16 +37,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelgates._parallel import DEFAULT_CONNECTIONS, part_size_for
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench
+from bench import GiB, MiB
 
-MiB = 1024 * 1024
-GiB = 1024 * MiB
 JOB = "job-links"
 RTT = 0.040
 CONN_RATE = 25e6
@@ -66,59 +76,22 @@ def _ensure(tool: str, package: str) -> str | None:
     return shutil.which(tool)
 
 
-class Origin:
-    """nginx serving ``/api/v1/videos/job-links/content`` (ranges on or off), with an
-    access log of the body bytes of every response (what the link carried from it)."""
+class Origin(bench.NginxServer):
+    """nginx serving ``/api/v1/videos/job-links/content`` (ranges on or off) from
+    ``root/content``, with an access log of the bytes of every response (what the link
+    carried from it)."""
 
     def __init__(self, nginx: str, root: Path, size: int, ranges: bool) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        for directory in (root.parent, root):
-            directory.chmod(0o755)
-        self.port = bench._free_port()
         self.data = root / "content"
         if not self.data.exists():
             bench._write_random(self.data, size)
-        (root / "tmp").mkdir(exist_ok=True)
-        self.log = root / f"access-{self.port}.log"
-        conf = root / f"nginx-{self.port}.conf"
-        conf.write_text(
-            textwrap.dedent(
-                f"""
-                worker_processes 2;
-                daemon off;
-                pid {root}/nginx-{self.port}.pid;
-                error_log {root}/error.log;
-                events {{ worker_connections 256; }}
-                http {{
-                  log_format bytes '$status $body_bytes_sent';
-                  access_log {self.log} bytes;
-                  sendfile on;
-                  max_ranges {"1" if ranges else "0"};
-                  client_body_temp_path {root}/tmp; proxy_temp_path {root}/tmp;
-                  fastcgi_temp_path {root}/tmp; uwsgi_temp_path {root}/tmp; scgi_temp_path {root}/tmp;
-                  server {{
-                    listen 127.0.0.1:{self.port};
-                    location = /api/v1/videos/{JOB}/content {{
-                      types {{ }} default_type video/mp4;
-                      alias {self.data};
-                    }}
-                  }}
-                }}
-                """
-            )
-        )
-        self._process = subprocess.Popen([nginx, "-c", str(conf)], stderr=subprocess.DEVNULL)
-        bench._wait_for_port(self.port)
-
-    def bytes_sent(self) -> int:
-        if not self.log.exists():
-            return 0
-        return sum(int(line.split()[1]) for line in self.log.read_text().splitlines() if line)
-
-    def stop(self) -> None:
-        self._process.terminate()
-        self._process.wait(10)
+        location = f"""
+            location = /api/v1/videos/{JOB}/content {{
+              types {{ }} default_type video/mp4;
+              alias {self.data};
+            }}
+            """
+        super().__init__(nginx, root, location, ranges=ranges, access_log=True)
 
 
 class Link:
@@ -184,12 +157,95 @@ def run_client(client: str, port: int, dest: Path) -> dict[str, float]:
     return {"seconds": seconds, "cpu": cpu, "rss": rss_kib / 1024}
 
 
+@dataclass
+class Case:
+    """Runs on one link: ``clients`` in turn, each through a fresh ``Link``."""
+
+    name: str
+    origin: Origin
+    size: int
+    conn_rate: float | None
+    drop_every: int | None
+    clients: list[str]
+
+
+def _settled(origin: Origin) -> list[list[int]]:
+    """The access log once nginx has logged what the last run's closed connections left."""
+    lines = origin.log_lines()
+    for _ in range(20):
+        time.sleep(0.1)
+        again = origin.log_lines()
+        if again == lines:
+            break
+        lines = again
+    return lines
+
+
+def run_case(
+    case: Case, dest: Path, have: dict[str, str | None]
+) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """The table rows of ``case`` and what each client's run measured."""
+    rows: list[str] = []
+    results: dict[str, dict[str, float]] = {}
+    expected = _sha256(case.origin.data)
+    for client in case.clients:
+        tool = client.split("-")[0]
+        if tool in have and not have[tool]:
+            rows.append(f"| {case.name} | {client} | skipped: {tool} is not installed |||||")
+            continue
+        before = len(_settled(case.origin))
+        link = Link(case.origin.port, case.conn_rate, case.drop_every)
+        try:
+            measured = run_client(client, link.port, dest)
+        finally:
+            link.stop()
+        responses = _settled(case.origin)[before:]
+        same = _sha256(dest) == expected
+        dest.unlink()
+        results[f"{case.name}/{client}"] = {
+            **measured,
+            **link.stats,
+            "size": case.size,
+            "sent": sum(r[1] for r in responses),  # body bytes nginx sent
+            "sent_all": sum(r[2] for r in responses),  # ... with the headers
+            "headers": sum(r[2] - r[1] for r in responses),
+        }
+        rate = case.size / measured["seconds"] / 1e6
+        rows.append(
+            f"| {case.name} | {client} | {rate:.1f} | {measured['cpu'] / (case.size / GiB):.2f} "
+            f"| {measured['rss']:.0f} | {'yes' if same else 'NO'} "
+            f"| {link.stats.get('connections', '?')} |"
+        )
+    return rows, results
+
+
+def _room(directory: Path) -> int:
+    """Bytes that may still be written to ``directory`` (tmpfs: also what memory has)."""
+    free = shutil.disk_usage(directory).free
+    if str(directory).startswith("/dev/shm"):
+        with contextlib.suppress(OSError, StopIteration, ValueError):
+            meminfo = Path("/proc/meminfo").read_text().splitlines()
+            line = next(line for line in meminfo if line.startswith("MemAvailable:"))
+            free = min(free, int(line.split()[1]) * 1024)
+    return free
+
+
+def _label(size: int) -> str:
+    return f"{size // GiB} GiB" if size % GiB == 0 else f"{size // MiB} MiB"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=512, help="MiB (default 512)")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks-links.md"))
+    parser.add_argument(
+        "--rss-sizes",
+        default="128,2048",
+        help="MiB of the two peak RSS rows, small,big (default 128,2048)",
+    )
     args = parser.parse_args(argv)
     size = args.size * MiB
+    small, big = (int(n) * MiB for n in args.rss_sizes.split(","))
     nginx = bench._ensure_nginx()
     if nginx is None:
         print("bench_links: nginx is missing and cannot be installed here", file=sys.stderr)
@@ -198,44 +254,47 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[str] = []
     goals: list[str] = []
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-links-") as tmp:
-        root = Path(tmp) / "srv"
+    # Everything in tmpfs when it has room (the origin's files and the downloads).
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and _room(shm) > 2 * (size + small) + GiB else None
+    with tempfile.TemporaryDirectory(prefix="bench-links-", dir=base) as tmp:
         dest = Path(tmp) / "out" / "video.mp4"
         dest.parent.mkdir()
-        origin = Origin(nginx, root, size, ranges=True)
-        plain = Origin(nginx, root, size, ranges=False)
-        expected = _sha256(origin.data)
+        origin = Origin(nginx, Path(tmp) / "srv", size, ranges=True)
+        plain = Origin(nginx, Path(tmp) / "srv", size, ranges=False)
         cases = [
-            ("capped", origin, CONN_RATE, None, ["modelgates-auto", "aria2c", "curl"]),
-            ("uncapped", origin, None, None, ["modelgates-auto", "modelgates-1"]),
-            ("no ranges", plain, CONN_RATE, None, ["modelgates-auto", "modelgates-1"]),
-            ("drops", origin, CONN_RATE, 64 * MiB, ["modelgates-auto"]),
+            Case("capped", origin, size, CONN_RATE, None, ["modelgates-auto", "aria2c", "curl"]),
+            Case("uncapped", origin, size, None, None, ["modelgates-auto", "modelgates-1"]),
+            Case("no ranges", plain, size, CONN_RATE, None, ["modelgates-auto", "modelgates-1"]),
+            Case("drops", origin, size, CONN_RATE, 64 * MiB, ["modelgates-auto"]),
         ]
         try:
-            for name, server, conn_rate, drop_every, clients in cases:
-                for client in clients:
-                    tool = client.split("-")[0]
-                    if tool in have and not have[tool]:
-                        rows.append(f"| {name} | {client} | skipped: {tool} is not installed |||||")
-                        continue
-                    before = server.bytes_sent()
-                    link = Link(server.port, conn_rate, drop_every)
-                    try:
-                        measured = run_client(client, link.port, dest)
-                    finally:
-                        link.stop()
-                    sent = server.bytes_sent() - before
-                    same = _sha256(dest) == expected
-                    results[f"{name}/{client}"] = {**measured, "sent": sent, **link.stats}
-                    rate = size / measured["seconds"] / 1e6
-                    rows.append(
-                        f"| {name} | {client} | {rate:.1f} | {measured['cpu'] / (size / GiB):.2f} "
-                        f"| {measured['rss']:.0f} | {'yes' if same else 'NO'} "
-                        f"| {link.stats.get('connections', '?')} |"
-                    )
+            for case in cases:
+                more_rows, more = run_case(case, dest, have)
+                rows += more_rows
+                results.update(more)
         finally:
             origin.stop()
             plain.stop()
+        shutil.rmtree(Path(tmp) / "srv")
+        # Peak RSS as the file grows: the uncapped link (still parallel), each size alone.
+        for rss_size in (small, big):
+            name = f"uncapped, {_label(rss_size)}"
+            if _room(Path(tmp)) < 2 * rss_size + GiB:
+                rows.append(
+                    f"| {name} | modelgates-auto | skipped: under {_label(2 * rss_size + GiB)} free in {tmp} |||||"
+                )
+                continue
+            server = Origin(nginx, Path(tmp) / f"srv-{rss_size}", rss_size, ranges=True)
+            try:
+                more_rows, more = run_case(
+                    Case(name, server, rss_size, None, None, ["modelgates-auto"]), dest, have
+                )
+                rows += more_rows
+                results.update(more)
+            finally:
+                server.stop()
+                shutil.rmtree(server.root)
 
     def ratio(a: str, b: str) -> float | None:
         if a in results and b in results:
@@ -256,29 +315,64 @@ def main(argv: list[str] | None = None) -> int:
          ratio("uncapped/modelgates-auto", "uncapped/modelgates-1"), 0.95)  # fmt: skip
     goal("no range support, automatic vs one connection",
          ratio("no ranges/modelgates-auto", "no ranges/modelgates-1"), 0.95)  # fmt: skip
+
+    def resent(run: dict[str, float]) -> tuple[float, float, float]:
+        """Body bytes delivered beyond the file (the client had them, and got them again);
+        bytes nginx sent that the link never delivered (in flight at a reset or a close);
+        of those, what was still in the kernel's buffers ahead of the emulator."""
+        return (
+            run["bytes_delivered"] - run["headers"] - run["size"],
+            run["sent_all"] - run["bytes_delivered"],
+            run["sent_all"] - run["bytes_served"],
+        )
+
     drops = results.get("drops/modelgates-auto")
     if drops is not None:
-        extra = drops["sent"] - size
-        part = 4 * MiB
-        per_drop = extra / drops["drops"] if drops.get("drops") else 0.0
-        goals.append(
-            f"- drops: {drops['drops']} resets, {extra / MiB:.1f} MiB sent beyond the file "
-            f"({per_drop / MiB:.1f} MiB per drop, goal <= one part of {part // MiB} MiB plus "
-            f"what was in flight): {'met' if per_drop <= part * 1.5 else 'MISSED'}"
+        part = part_size_for(size, DEFAULT_CONNECTIONS)
+        again, lost, kernel = resent(drops)
+        n = int(drops["drops"])
+        per_drop, lost_per_drop = (again / n, lost / n) if n else (0.0, 0.0)
+        line = (
+            f"- drops: {n} resets; {again / MiB:.1f} MiB delivered beyond the file, "
+            f"{per_drop / MiB:.1f} MiB per drop (goal <= one part, {part / MiB:g} MiB): "
+            f"{'met' if per_drop <= part else 'MISSED'}; beside it, lost in flight (sent by "
+            f"nginx, never delivered, so no client could keep it) {lost / MiB:.1f} MiB, "
+            f"{lost_per_drop / MiB:.1f} MiB per drop ({kernel / MiB:.1f} MiB of it in the "
+            f"kernel's buffers ahead of the emulator, {(lost - kernel) / MiB:.1f} MiB inside it)"
         )
+        if auto_row in results:
+            base_again, base_lost, _ = resent(results[auto_row])
+            line += (
+                f"; the capped row, without drops: {base_again / MiB:.1f} MiB delivered beyond "
+                f"the file, {base_lost / MiB:.1f} MiB lost in flight"
+            )
+        goals.append(line)
     curl = results.get("capped/curl")
-    auto = results.get("capped/modelgates-auto")
+    auto = results.get(auto_row)
     if curl and auto:
         goals.append(
             f"- CPU per GiB: modelgates {auto['cpu'] / (size / GiB):.2f} s "
             f"(sha256 included) vs curl {curl['cpu'] / (size / GiB):.2f} s"
         )
+    low = results.get(f"uncapped, {_label(small)}/modelgates-auto")
+    high = results.get(f"uncapped, {_label(big)}/modelgates-auto")
+    text = f"peak RSS at {_label(big)} vs {_label(small)}"
+    if low and high:
+        growth = high["rss"] - low["rss"]
+        goals.append(
+            f"- {text}: {high['rss']:.0f} vs {low['rss']:.0f} MiB, {growth:+.0f} MiB "
+            f"({high['connections']:.0f} and {low['connections']:.0f} connections; "
+            f"goal: flat, within +8 MiB): {'met' if growth <= 8 else 'MISSED'}"
+        )
+    else:
+        goals.append(f"- {text}: not measured (too little room for the files)")
     load = os.getloadavg()[0]
     report = "\n".join(
         [
             "# Downloads over an emulated link",
             "",
-            f"{args.size} MiB from nginx through `tools/linkemu.py`: {RTT * 1000:.0f} ms RTT, "
+            f"{args.size} MiB (the last two rows: their own sizes) from nginx through "
+            f"`tools/linkemu.py`: {RTT * 1000:.0f} ms RTT, "
             f"{CONN_RATE / 1e6:.0f} MB/s per connection (capped rows), {TOTAL_RATE / 1e6:.0f} MB/s "
             f"for the link. One run each; load average {load:.1f} on {os.cpu_count()} cores. "
             "Written by `python tools/bench_links.py` (part of `make bench`).",

@@ -88,8 +88,10 @@ class LinkEmulator:
         self._host, self._port = host, port
         self._total = TokenBucket(total_rate)
         self._next_drop = self._draw_drop(0)
-        #: Counters: connections accepted, bytes read from upstream and delivered to clients,
-        #: connection resets made.
+        #: Counters: connections accepted; bytes read from upstream (past the buckets);
+        #: bytes delivered to clients (taken by the client socket's kernel buffer, so the
+        #: client gets them: what a reset discards from the delay queue and the transport's
+        #: buffer is not counted); connection resets made.
         self.connections = 0
         self.bytes_served = 0
         self.bytes_delivered = 0
@@ -221,13 +223,15 @@ class LinkEmulator:
                     await asyncio.sleep(wait)
                 queue.popleft()
                 writer.write(data)
-                if served:
+                await writer.drain()  # the transport holds nothing after it (limits below)
+                if served and not writer.transport.is_closing():
                     self.bytes_delivered += len(data)
-                await writer.drain()
                 held -= len(data)
                 self._buffered -= len(data)
                 room.set()
 
+        if served:  # drain() returns when the kernel has taken every byte written
+            writer.transport.set_write_buffer_limits(high=0)
         sender = asyncio.create_task(deliver())
         try:
             while True:
