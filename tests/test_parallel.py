@@ -645,7 +645,7 @@ def test_claims_are_even_shares_then_halves_of_the_longest_tail() -> None:
 
     from modelgates._parallel import _Engine
 
-    job = SimpleNamespace(writer=SimpleNamespace(temp=Path("unused")))
+    job = SimpleNamespace(writer=SimpleNamespace(temp=Path("unused")), target=Path("v.mp4"))
     engine = _Engine(job, None, 32 * PART, PART, 4, None, None)  # type: ignore[arg-type]
     engine._lock.acquire()  # what the connections hold when they claim
     runs = [engine._claim(worker) for worker in range(4)]
@@ -656,7 +656,7 @@ def test_claims_are_even_shares_then_halves_of_the_longest_tail() -> None:
     for run, offset in ((first, 7 * PART), (second, 16 * PART), (fourth, 25 * PART + 10)):
         run.offset = offset
         engine._complete_parts(run)
-    del engine._runs[1]  # the second connection is done
+    engine._runs.remove(second)  # the second connection is done
     # Tails after the part being written: 0, 7 (the third, not started) and 6 parts.
     stolen = engine._claim(1)
     assert stolen is not None and (stolen.offset // PART, stolen.end // PART) == (21, 24)
@@ -664,5 +664,32 @@ def test_claims_are_even_shares_then_halves_of_the_longest_tail() -> None:
     for run in (first, third, stolen, fourth):
         run.offset = run.end - 1
         engine._complete_parts(run)
-    del engine._runs[1]
+    engine._runs.remove(stolen)
     assert engine._claim(1) is None  # every tail is within one part: nothing worth taking
+
+
+def test_runs_go_in_file_order_each_asked_for_before_the_last_one_ends(
+    slow_link: ModelGates, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs in file order keep the hashed start close behind the newest byte; each
+    connection opens its next request while the current one still delivers (no round trip
+    between runs)."""
+    from modelgates import _parallel
+
+    monkeypatch.setattr(_parallel, "RUN_BYTES", 2 * PART)
+    opened_ahead: list[int] = []
+    real = _parallel._Ahead.__init__
+
+    def init(self: _parallel._Ahead, engine: _parallel._Engine, run: _parallel._Run) -> None:
+        opened_ahead.append(run.offset)
+        real(self, engine, run)
+
+    monkeypatch.setattr(_parallel._Ahead, "__init__", init)
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=36)])
+    result = slow_link.videos.download(job.id, tmp_path / "v.mp4", connections=2)
+    assert result.sha256 == job.outputs[0].sha256 == _sha256(tmp_path / "v.mp4")
+    starts = [start for start, _ in _ranges(_content_requests(emulator))]
+    assert len(opened_ahead) >= len(starts) // 2  # most runs were asked for ahead
+    # In the order asked for, each run starts after the one before (but the last few,
+    # which may be tails taken from another connection).
+    assert starts[: len(starts) - 2] == sorted(starts[: len(starts) - 2])

@@ -15,27 +15,41 @@ How it is decided, without an extra round trip:
   connection and times them. At ``FAST_SINGLE`` bytes/s or more (loopback, a LAN, an
   uncapped link) it carries on with that connection: one stream is then as fast as several
   and cheaper. Bodies under ``MIN_PARALLEL`` stay on one connection too.
-- Otherwise ``DEFAULT_CONNECTIONS`` connections (or ``connections=N``) fetch parts of
-  ``part_size`` bytes in file order, each request a run of up to ``RUN_PARTS`` parts with
-  ``If-Range``: a video replaced on the server is answered with a ``200`` and never spliced.
-  The first connection simply keeps reading the probe's answer.
+- Otherwise ``DEFAULT_CONNECTIONS`` connections (or ``connections=N``) fetch the rest in
+  runs of up to ``RUN_BYTES``, claimed in file order, each one request with ``If-Range``: a
+  video replaced on the server is answered with a ``200`` and never spliced. The first
+  connection simply keeps reading the probe's answer.
+- A connection opens its next run's request while the current one still delivers (when
+  the rest would arrive within ``AHEAD_SETUPS`` of its measured request set-up time), so no
+  round trip is lost between runs; each answer is read through ``_fastbody`` when it
+  qualifies (one ``recv_into`` per MiB, the connection closed afterwards, as always there).
+- A connection with nothing left to claim takes the second half of the longest run still
+  in flight (``MIN_STEAL``), so the connections finish together rather than one of them
+  finishing a long tail alone.
 
-Defaults, from ``tools/bench_links.py`` (40 ms RTT, 25 MB/s per connection, 200 MB/s link):
-8 connections fill such a link (aria2c uses as many), 4 MiB parts keep the requests few
-while a dropped connection re-sends at most one part, and the memory per connection is one
-read buffer: nothing is held in memory but the chunk being written.
+Defaults, from ``tools/bench_links.py`` (40 ms RTT, 25 MB/s per connection, 200 MB/s link;
+``docs/benchmarks-links.md``): 8 connections fill such a link (aria2c uses as many). Runs
+of 8 MiB in file order beat one even share per connection (158-159 against 147-148 MB/s,
+same run): with even shares the contiguous start, which the sha256 must follow, grows only
+with the first connection, and the last 7/8 of the file were hashed after the last byte
+(0.2 s per 512 MiB). Parts of up to 4 MiB are the journal's grain (what a crash can lose);
+a broken connection asks again from the exact byte it reached, so a drop re-sends nothing
+that arrived. The memory per connection is one read buffer.
 
 Every part is written with ``os.pwrite`` at its offset. The sha256 follows the contiguous
 start of the file as it grows (read back from the page cache, hashed on another core by the
 writer's hasher), so the digest is ready when the last part lands. A *parts journal* beside
 ``dest`` (``.<name>.modelgates-parts``) records which parts are complete, always written
 after ``fdatasync`` of the data: after a crash or SIGKILL the next call continues only the
-missing parts, and a part that was not completely written is never trusted.
+missing parts, and a part that was not completely written is never trusted. With
+``connections=1`` the next call continues from the journal's contiguous start instead, on
+one connection.
 
-Fallbacks, each logged on the ``modelgates`` logger: a part answered ``200``, with a wrong
-``Content-Range`` or with another validator makes the download start over on one
-connection (``RangesFailed``); ``429`` halves the connections. Connection errors and
-retryable statuses retry the part with the client's ``RetryPolicy`` (a budget per part).
+Fallbacks, each logged on the ``modelgates`` logger: a part answered ``200`` or with a wrong
+``Content-Range`` makes the download go on over one connection from the contiguous start
+of the parts; another validator (the video changed) starts it over on one connection
+(``RangesFailed``); ``429`` halves the connections. Connection errors and retryable
+statuses retry the part with the client's ``RetryPolicy`` (a budget per part).
 
 One engine, written once with threads (the part requests block in httpx). The sync driver
 runs it directly; the async driver runs it in a worker thread, and the part requests go
@@ -82,7 +96,7 @@ DEFAULT_CONNECTIONS: Final = 8
 #: The most ``connections=`` may ask for: more only burdens the server.
 MAX_CONNECTIONS: Final = 32
 #: Bytes the first connection reads before automatic mode decides.
-PROBE_BYTES: Final = 2 * MiB
+PROBE_BYTES: Final = MiB
 #: At this rate (bytes/s) one connection is fast enough: stay on it.
 FAST_SINGLE: Final = 128 * MiB
 #: Automatic mode splits only bodies with more than this left after the probe: below it,
@@ -92,8 +106,17 @@ MIN_PARALLEL: Final = 64 * MiB
 #: Part sizes: ``total / (connections * 8)`` within these bounds.
 MAX_PART: Final = 4 * MiB
 MIN_PART: Final = 256 * 1024
-#: Parts asked for in one request (fewer requests; still one part re-sent per drop).
-RUN_PARTS: Final = 4
+#: A connection with nothing left takes half of another's tail only when that tail (the
+#: parts after the one being written) is longer than this: a new request costs two round
+#: trips (connect, then the first byte), worth it only for a tail that takes longer.
+MIN_STEAL: Final = 2 * 256 * 1024
+#: The most one request asks for: runs in file order keep the contiguous start (what the
+#: sha256 has seen) close behind the newest byte, so the hash is done when the bytes are.
+RUN_BYTES: Final = 8 * MiB
+#: A connection opens its next request when what its current one still has to deliver
+#: would take about this many of its request set-up times (connect and first byte): the
+#: next answer starts as the current one ends, with no round trip between.
+AHEAD_SETUPS: Final = 1.5
 #: The journal is rewritten at most this often (seconds), and once more at the end.
 JOURNAL_INTERVAL: Final = 0.5
 #: How long a stop waits for each connection's thread.
@@ -764,9 +787,15 @@ class _RunSink:
     stops. The write happens under the engine's lock, so a tail taken by another connection
     is never written twice."""
 
-    def __init__(self, engine: _Engine, run: _Run) -> None:
+    def __init__(self, engine: _Engine, run: _Run, worker: int, setup: float) -> None:
         self._engine = engine
         self._run = run
+        self._worker = worker
+        self._setup = setup  # seconds a request takes to answer, as last measured
+        self._started = 0.0  # the rate is timed from the first write on
+        self._start_offset = run.offset
+        #: The next run's request, opened while this one ends (``_Ahead``).
+        self.ahead: _Ahead | None = None
 
     def check(self) -> None:
         if self._engine._stopping:
@@ -780,6 +809,8 @@ class _RunSink:
             with engine._lock:
                 if engine._stopping:
                     raise _Enough
+                if not self._started:
+                    self._started, self._start_offset = time.monotonic(), run.offset
                 view = memoryview(chunk)[: run.end - run.offset]
                 written = 0
                 while written < len(view):
@@ -788,11 +819,62 @@ class _RunSink:
                 engine._received += written
                 engine._complete_parts(run)
                 full = run.offset >= run.end
+                if self.ahead is None and not full and self._ending():
+                    self.ahead = engine._open_ahead(self._worker)
         finally:
             if release is not None:
                 release()
         if full:
             raise _Enough
+
+    def _ending(self) -> bool:
+        """Whether the rest of the run arrives within ``AHEAD_SETUPS`` request set-ups."""
+        run = self._run
+        seconds = time.monotonic() - self._started
+        if seconds <= 0:
+            return False
+        rate = (run.offset - self._start_offset) / seconds
+        return run.end - run.offset <= rate * self._setup * AHEAD_SETUPS
+
+
+class _Ahead:
+    """A connection's next run, its request opened on another thread while the current
+    one ends; ``take`` hands over the open answer (or its failure), ``close`` ends it."""
+
+    def __init__(self, engine: _Engine, run: _Run) -> None:
+        self.run = run
+        #: The range asked for (the run may be shortened later, by a thief).
+        self.start, self.end = run.offset, run.end
+        self._headers = engine.range_headers(self.start, self.end)
+        self._stack = contextlib.ExitStack()
+        self._part: _Part | None = None
+        self._error: BaseException | None = None
+        self._opened = threading.Event()
+        self.setup = 0.0
+        threading.Thread(
+            target=self._open, args=(engine,), name="modelgates-part-ahead", daemon=True
+        ).start()
+
+    def _open(self, engine: _Engine) -> None:
+        started = time.monotonic()
+        try:
+            self._part = self._stack.enter_context(engine.source.open(self._headers))
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            self.setup = time.monotonic() - started
+            self._opened.set()
+
+    def take(self) -> tuple[_Part, contextlib.ExitStack]:
+        self._opened.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._part is not None
+        return self._part, self._stack
+
+    def close(self) -> None:
+        self._opened.wait()
+        self._stack.close()
 
 
 class _Engine:
@@ -828,7 +910,10 @@ class _Engine:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._state: list[str] = ["missing"] * self.parts  # missing | active | done
-        self._runs: dict[int, _Run] = {}  # by connection
+        self._runs: list[_Run] = []  # in flight (a connection may hold its next one too)
+        #: Seconds a part request takes to answer (the longest seen): how early a
+        #: connection opens its next one (``AHEAD_SETUPS``).
+        self._setup = 0.0
         self._error: BaseException | None = None
         self._stopping = False
         self._received = 0  # bytes not yet reported to progress
@@ -1047,6 +1132,7 @@ class _Engine:
         else:
             missing = self._state.count("missing")
             share = max(1, -(-missing // max(1, self.limit - len(self._runs))))
+            share = min(share, max(1, RUN_BYTES // self.part_size))
             last = first
             while (
                 last < self.parts
@@ -1060,15 +1146,15 @@ class _Engine:
             )
             self._complete_parts(run)
         if run is not None:
-            self._runs[worker] = run
+            self._runs.append(run)
         return run
 
     def _steal(self) -> _Run | None:
         """The second half of the longest tail in flight (whole parts after the one its
         connection is writing), when that tail has two parts or more."""
         best: _Run | None = None
-        best_tail = 1
-        for run in self._runs.values():
+        best_tail = max(1, -(-MIN_STEAL // self.part_size) - 1)
+        for run in self._runs:
             tail = -(-run.end // self.part_size) - run.offset // self.part_size - 1
             if tail > best_tail:
                 best, best_tail = run, tail
@@ -1077,6 +1163,12 @@ class _Engine:
         split = -(-best.end // self.part_size) - best_tail // 2
         stolen = _Run(split * self.part_size, best.end, split)
         best.end = stolen.offset
+        logger.debug(
+            "a connection takes bytes %d-%d of %s from another",
+            stolen.offset,
+            stolen.end - 1,
+            self.job.target.name,
+        )
         return stolen
 
     def _complete_parts(self, run: _Run) -> None:
@@ -1090,9 +1182,13 @@ class _Engine:
             run.part = part
             self._changed.notify_all()
 
-    def _release(self, worker: int, run: _Run) -> None:
+    def _drop_run(self, run: _Run) -> None:
+        with contextlib.suppress(ValueError):
+            self._runs.remove(run)
+
+    def _release(self, run: _Run) -> None:
         """``run``'s unfinished parts go back to missing (a part begun is fetched whole)."""
-        self._runs.pop(worker, None)
+        self._drop_run(run)
         for part in range(run.part, -(-run.end // self.part_size)):
             if self._state[part] == "active":
                 self._state[part] = "missing"
@@ -1101,22 +1197,34 @@ class _Engine:
     # -- one connection ----------------------------------------------------------------------
 
     def _connection(self, worker: int, run: _Run | None) -> None:
+        ahead: _Ahead | None = None  # the next run, its request already open
+        opened: _Ahead | None = None
         try:
-            while not self._stopping:
+            while not self._stopped():
                 if run is None:
-                    run = self._next_run(worker)
-                    if run is None:
-                        return
-                run = self._fetch(worker, run)
+                    if ahead is not None and worker < self.limit:
+                        run, opened, ahead = ahead.run, ahead, None
+                    else:
+                        run = self._next_run(worker)
+                        if run is None:
+                            return
+                run, ahead = self._fetch(worker, run, opened, ahead)
+                opened = None
         except BaseException as exc:
             with self._lock:
                 if self._error is None and not self._stopping:
                     self._error = exc
                 self._stopping = True
         finally:
+            for pending in (ahead, opened):
+                if pending is not None:
+                    pending.close()
             with self._lock:
+                for pending in (ahead, opened):
+                    if pending is not None:
+                        self._release(pending.run)
                 if run is not None:
-                    self._release(worker, run)
+                    self._release(run)
                 self._users -= 1
                 if self._users == 0 and self._close_requested and self._fd >= 0:
                     os.close(self._fd)
@@ -1135,46 +1243,66 @@ class _Engine:
                 self._changed.wait(0.1)
         return None
 
-    def _fetch(self, worker: int, run: _Run) -> _Run | None:
-        """Fetch ``run``; None when it is complete, else the run to go on with (from the
-        byte it reached)."""
-        with self._lock:
-            if self._stopped():
-                return run  # no request goes out once the engine stops
-            start, end = run.offset, run.end
-        sink = _RunSink(self, run)
+    def _open_ahead(self, worker: int) -> _Ahead | None:
+        """The next run of missing parts for ``worker``, its request opened now (lock
+        held); None when there is none (tails are taken only once a connection is free)."""
+        if self._stopping or worker >= self.limit or "missing" not in self._state:
+            return None
+        run = self._claim(worker)
+        return None if run is None else _Ahead(self, run)
+
+    def range_headers(self, start: int, end: int) -> dict[str, str]:
+        return {"Range": f"bytes={start}-{end - 1}", "If-Range": str(self.job.validator)}
+
+    def _fetch(
+        self, worker: int, run: _Run, opened: _Ahead | None, ahead: _Ahead | None
+    ) -> tuple[_Run | None, _Ahead | None]:
+        """Fetch ``run`` (through ``opened``, its request opened ahead, when given).
+        Returns what is left of it to try again (None when it is complete, or handed
+        back), and the next run if one was opened meanwhile (``ahead``, or a new one)."""
+        sink = _RunSink(self, run, worker, self._setup)
+        sink.ahead = ahead  # at most one run ahead
         try:
-            if self._first is not None and worker == 0:
-                body, self._first = self._first, None  # the probe's answer reads on
-            else:
-                headers = {"Range": f"bytes={start}-{end - 1}", "If-Range": str(self.job.validator)}
-                body = None
-            if body is not None:
-                self._read(body, sink)
-            else:
-                with self.source.open(headers) as part:
+            with contextlib.ExitStack() as stack:
+                if opened is not None:
+                    stack.callback(opened.close)
+                    part, _ = opened.take()
+                    self._setup = max(self._setup, opened.setup)
+                    self._check(part, opened.start, opened.end)
+                    self._read(part.body(), sink)
+                elif self._first is not None and worker == 0:
+                    body, self._first = self._first, None  # the probe's answer reads on
+                    self._read(body, sink)
+                else:
+                    with self._lock:
+                        if self._stopping:
+                            return run, sink.ahead  # no request goes out once it stops
+                        start, end = run.offset, run.end
+                    began = time.monotonic()
+                    part = stack.enter_context(self.source.open(self.range_headers(start, end)))
+                    self._setup = max(self._setup, time.monotonic() - began)
                     self._check(part, start, end)
                     self._read(part.body(), sink)
             with self._lock:
                 if run.offset >= run.end:
-                    self._runs.pop(worker, None)
-                    return None
-                if self._stopped():
-                    return run
+                    self._drop_run(run)
+                    return None, sink.ahead
+                if self._stopping:
+                    return run, sink.ahead
             # The body ended early (the connection closed cleanly): fetch the rest again.
             raise APIConnectionError(f"a part of {self.job.target.name} ended at byte {run.offset}")
         except (APIConnectionError, APIStatusError) as exc:
             if self._stopped():
-                return run
+                return run, sink.ahead
             self._retry_later(run, exc)
             with self._lock:
                 if run.offset >= run.end:
-                    self._runs.pop(worker, None)
-                    return None
-                if worker >= self.limit or self._stopped():
-                    self._release(worker, run)
-                    return None
-            return run
+                    self._drop_run(run)
+                    return None, sink.ahead
+                if worker >= self.limit or self._stopping:
+                    self._release(run)
+                    return None, sink.ahead
+            return run, sink.ahead
 
     @staticmethod
     def _read(body: _Body, sink: _RunSink) -> None:
