@@ -406,25 +406,22 @@ class AsyncSource:
 
 
 class _ProbeClock:
-    """The probe's rate, timed from its first bytes on (the wait for the first byte is the
-    round trip, not the link's rate); it wants ``PROBE_BYTES`` and one read after the first."""
+    """The probe's rate: the bytes since the answer's headers arrived, over the time since
+    (the body follows the headers in the same flight, so no round trip is in it)."""
 
     def __init__(self) -> None:
         self.received = 0
-        self._base = -1
-        self._start = 0.0
+        self._start = time.monotonic()
 
     def tick(self, received: int) -> None:
-        if self._base < 0:
-            self._start, self._base = time.monotonic(), received
         self.received = received
 
     def wants_more(self) -> bool:
-        return self.received < PROBE_BYTES or self.received == self._base
+        return self.received < PROBE_BYTES
 
     def rate(self) -> float:
         seconds = time.monotonic() - self._start
-        return (self.received - self._base) / seconds if seconds > 0 else float("inf")
+        return self.received / seconds if seconds > 0 else float("inf")
 
 
 # -- the plan: whether, and where ------------------------------------------------------------
@@ -565,13 +562,13 @@ class Plan:
         """After ``job.begin(video)``: True when the whole body was fetched here in parts;
         False to read on as a single stream (the probe's bytes are written; a fast body it
         opened waits in ``take_body``)."""
+        clock = _ProbeClock()  # timed from the headers on
         mode = self._mode(job, video)
         if mode is None:
             return False
         total, probe = mode
         body = _fastbody.open_body(video.response)
         if probe:
-            clock = _ProbeClock()
             if body is not None:  # the probe reads through the fast body too
                 try:
                     while not body.done and clock.wants_more():
@@ -612,13 +609,13 @@ class Plan:
     ) -> bool:
         """``take_over`` for the async driver: the same decisions, and the same engine in
         a worker thread."""
+        clock = _ProbeClock()  # timed from the headers on
         mode = self._mode(job, video)
         if mode is None:
             return False
         total, probe = mode
         body = _fastbody.open_body(video.response)
         if probe:
-            clock = _ProbeClock()
             if body is not None:  # the probe reads through the fast body too
                 try:
                     while not body.done and clock.wants_more():
