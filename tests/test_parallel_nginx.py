@@ -1,5 +1,6 @@
 """Parallel ranges against a real nginx (installed from Debian when missing, as the bench
-does): parts with If-Range and nginx's own ETag, and a file replaced mid-download."""
+does): parts with If-Range and nginx's own ETag, a file replaced mid-download, nginx without
+ranges, and a link that drops connections."""
 
 from __future__ import annotations
 
@@ -84,3 +85,38 @@ def test_a_file_replaced_on_nginx_mid_download_is_not_spliced(
     assert got == new, f"old: {got == old}, statuses {_statuses(origin)}"
     assert result.sha256 == hashlib.sha256(new).hexdigest()
     assert 200 in _statuses(origin)  # nginx refused a stale If-Range with the whole new file
+
+
+def test_nginx_without_ranges_is_read_on_one_connection(tmp_path: Path) -> None:
+    nginx = bench._ensure_nginx()
+    if nginx is None:
+        pytest.skip("nginx is missing and cannot be installed here")
+    with tempfile.TemporaryDirectory(prefix="nginx-parallel-") as root:
+        plain = Origin(nginx, Path(root) / "srv", SIZE, ranges=False)  # max_ranges 0
+        try:
+            base = f"http://127.0.0.1:{plain.port}/api/v1"
+            with ModelGates(api_key="k", base_url=base) as client:
+                result = client.videos.download(JOB, tmp_path / "v.mp4", connections=4)
+            assert (tmp_path / "v.mp4").read_bytes() == plain.data.read_bytes()
+            assert result.sha256 == hashlib.sha256(plain.data.read_bytes()).hexdigest()
+            assert _statuses(plain) == [200]  # the whole body, once: no part was asked for
+        finally:
+            plain.stop()
+
+
+def test_parts_through_a_link_that_drops_connections_are_byte_identical(
+    origin: Origin, tmp_path: Path
+) -> None:
+    from modelgates import RetryPolicy
+
+    policy = RetryPolicy(max_retries=5, sleep=lambda _: None)
+    with (
+        LinkEmulator(("127.0.0.1", origin.port), conn_rate=8e6, drop_every=2 * MiB, seed=7) as link,
+        ModelGates(
+            api_key="k", base_url=f"http://127.0.0.1:{link.port}/api/v1", retry=policy
+        ) as client,
+    ):
+        result = client.videos.download(JOB, tmp_path / "v.mp4", connections=4)
+        assert link.drops > 0
+    assert (tmp_path / "v.mp4").read_bytes() == origin.data.read_bytes()
+    assert result.sha256 == hashlib.sha256(origin.data.read_bytes()).hexdigest()

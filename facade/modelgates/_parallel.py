@@ -302,13 +302,14 @@ def _nothing() -> None:
 
 
 class _SyncPart:
-    def __init__(self, video: VideoStream) -> None:
+    def __init__(self, video: VideoStream, pool: _fastbody.BufferPool) -> None:
         self.status_code = video.status_code
         self.headers = video.headers
         self._video = video
+        self._pool = pool
 
     def body(self) -> _Body:
-        fast = _fastbody.open_body(self._video.response)
+        fast = _fastbody.open_body(self._video.response, self._pool)
         if fast is not None:
             return _FastPartBody(fast, fast.close)
         return _ChunkBody(self._video.iter_bytes(), _nothing)
@@ -318,6 +319,7 @@ class SyncSource:
     def __init__(self, http: httpx.Client, job: _Download) -> None:
         self._http = http
         self._job = job
+        self._pool = _fastbody.BufferPool()  # one for all the parts of this download
 
     @contextlib.contextmanager
     def open(self, headers: dict[str, str]) -> Iterator[_Part]:
@@ -332,7 +334,7 @@ class SyncSource:
             extensions=job.extensions,
             timeout=job.options.timeout,
         ) as video:
-            yield _SyncPart(video)
+            yield _SyncPart(video, self._pool)
 
     def call(self, fn: Callable[[], None]) -> None:
         fn()
@@ -357,26 +359,32 @@ class _AsyncChunks:
 
 
 def _async_body(
-    portal: BlockingPortal, response: httpx.Response, chunks: AsyncIterator[bytes]
+    portal: BlockingPortal,
+    response: httpx.Response,
+    chunks: AsyncIterator[bytes],
+    pool: _fastbody.BufferPool,
 ) -> _Body:
     """An async response's body for a connection thread: the fast body (its reads block in
     that thread on a duplicate of the socket, no event-loop hop per chunk), else httpx's
     chunks, each fetched through the portal."""
-    fast = portal.call(_fastbody.open_body, response)
+    fast = portal.call(_fastbody.open_body, response, pool)
     if fast is not None:
         return _FastPartBody(fast, functools.partial(portal.call, fast.aclose))
     return _ChunkBody(iter(_AsyncChunks(portal, chunks)), _nothing)
 
 
 class _AsyncPart:
-    def __init__(self, video: AsyncVideoStream, portal: BlockingPortal) -> None:
+    def __init__(
+        self, video: AsyncVideoStream, portal: BlockingPortal, pool: _fastbody.BufferPool
+    ) -> None:
         self.status_code = video.status_code
         self.headers = video.headers
         self._video = video
         self._portal = portal
+        self._pool = pool
 
     def body(self) -> _Body:
-        return _async_body(self._portal, self._video.response, self._video.iter_bytes())
+        return _async_body(self._portal, self._video.response, self._video.iter_bytes(), self._pool)
 
 
 class AsyncSource:
@@ -384,6 +392,7 @@ class AsyncSource:
         self._http = http
         self._job = job
         self._portal = portal
+        self._pool = _fastbody.BufferPool()  # one for all the parts of this download
 
     @contextlib.contextmanager
     def open(self, headers: dict[str, str]) -> Iterator[_Part]:
@@ -399,7 +408,7 @@ class AsyncSource:
             timeout=job.options.timeout,
         )
         with self._portal.wrap_async_context_manager(stream) as video:
-            yield _AsyncPart(video, self._portal)
+            yield _AsyncPart(video, self._portal, self._pool)
 
     def call(self, fn: Callable[[], None]) -> None:
         self._portal.call(fn)
