@@ -105,3 +105,22 @@ def test_plugin_client_fixture_talks_to_the_plugin_emulator(
     result = modelgates_client.videos.download(DEMO_JOB_ID, tmp_path)
     assert result.bytes_written == len(demo_video())
     assert modelgates_client.base_url == modelgates_emulator.base_url
+
+
+def test_a_client_that_resets_its_connection_prints_no_traceback(
+    emulator: Emulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Downloads close connections whose body they read themselves: the emulator must not
+    print a traceback for each (it did, hundreds of lines per test run)."""
+    import socket
+    import struct
+    import time
+
+    sock = socket.create_connection(("127.0.0.1", emulator.port))
+    request = f"GET /api/v1/videos/{DEMO_JOB_ID} HTTP/1.1\r\nHost: x\r\n"
+    sock.sendall(f"{request}Authorization: Bearer {DEFAULT_API_KEY}\r\n\r\n".encode())
+    sock.recv(65536)  # the answer; the server now waits for the next request line
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()  # a reset, not a FIN
+    time.sleep(0.3)
+    assert "Traceback" not in capfd.readouterr().err

@@ -107,10 +107,10 @@ MIN_PARALLEL: Final = 64 * MiB
 #: Part sizes: ``total / (connections * 8)`` within these bounds.
 MAX_PART: Final = 4 * MiB
 MIN_PART: Final = 256 * 1024
-#: A connection with nothing left takes half of another's tail only when that tail (the
-#: parts after the one being written) is longer than this: a new request costs two round
-#: trips (connect, then the first byte), worth it only for a tail that takes longer.
-MIN_STEAL: Final = 2 * 256 * 1024
+#: A connection with nothing left takes the second half of another's tail (the whole parts
+#: after the one being written) when that tail is two parts or more and at least this
+#: long: a new request costs two round trips (connect, then the first byte).
+MIN_STEAL: Final = 512 * 1024
 #: The most one request asks for: runs in file order keep the contiguous start (what the
 #: sha256 has seen) close behind the newest byte, so the hash is done when the bytes are.
 RUN_BYTES: Final = 8 * MiB

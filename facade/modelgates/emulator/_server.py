@@ -14,6 +14,7 @@ import email.utils
 import hashlib
 import json
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -91,6 +92,13 @@ class _Server(ThreadingHTTPServer):
         self.emulator = emulator
         self.role = role
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a download closing its connection after a body it read
+        itself, Ctrl-C) is not the emulator's error: only other exceptions are printed."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
