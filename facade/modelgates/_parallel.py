@@ -664,9 +664,23 @@ class Plan:
             )
             engine = await anyio.to_thread.run_sync(self._engine, job, total, source, first)
             failure: Exception | None = None
+            ended = threading.Event()
+
+            def run_engine() -> None:
+                try:
+                    engine.run()
+                finally:
+                    ended.set()
+
             try:
-                # Cancelled, the portal cancels the connections' calls: the engine stops.
-                await anyio.to_thread.run_sync(engine.run)
+                await anyio.to_thread.run_sync(run_engine, abandon_on_cancel=True)
+            except anyio.get_cancelled_exc_class():
+                # Cancelled: stop the connections (they may make no call that the
+                # cancellation could interrupt) and wait for them before going on.
+                engine.stop()
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(ended.wait)
+                raise
             except Exception as exc:
                 await anyio.lowlevel.checkpoint_if_cancelled()  # the cancellation, as such
                 failure = exc
@@ -816,8 +830,6 @@ class _RunSink:
             with engine._lock:
                 if engine._stopping:
                     raise _Enough
-                if not self._started:
-                    self._started, self._start_offset = time.monotonic(), run.offset
                 view = memoryview(chunk)[: run.end - run.offset]
                 written = 0
                 while written < len(view):
@@ -826,7 +838,9 @@ class _RunSink:
                 engine._received += written
                 engine._complete_parts(run)
                 full = run.offset >= run.end
-                if self.ahead is None and not full and self._ending():
+                if not self._started:  # timed from the end of the first write on
+                    self._started, self._start_offset = time.monotonic(), run.offset
+                elif self.ahead is None and not full and self._ending():
                     self.ahead = engine._open_ahead(self._worker)
         finally:
             if release is not None:
@@ -841,7 +855,9 @@ class _RunSink:
         if seconds <= 0:
             return False
         rate = (run.offset - self._start_offset) / seconds
-        return run.end - run.offset <= rate * self._setup * AHEAD_SETUPS
+        # One read more: the next write may come only after another whole buffer.
+        ahead = rate * self._setup * AHEAD_SETUPS + _fastbody.BUFFER_SIZE
+        return run.end - run.offset <= ahead
 
 
 class _Ahead:
