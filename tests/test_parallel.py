@@ -32,7 +32,7 @@ from modelgates import (
 )
 from modelgates._cli import main as cli_main
 from modelgates._parallel import journal_path, parked_path
-from modelgates.emulator import Emulator, Faults, Output, StatusFault
+from modelgates.emulator import Emulator, Faults, Job, Output, StatusFault
 from tests.conftest import KEY
 from tests.helpers import leftovers
 
@@ -311,11 +311,11 @@ class _WrongRangeHandler(BaseHTTPRequestHandler):
         self.wfile.write(self.body[start:end])
 
 
-def test_a_wrong_content_range_falls_back_to_one_connection(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    _WrongRangeHandler.body = os.urandom(2 * MiB)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _WrongRangeHandler)
+def _download_from(
+    handler: type[BaseHTTPRequestHandler], dest: Path, caplog: pytest.LogCaptureFixture
+) -> DownloadResult:
+    """``dest`` downloaded over 4 connections from a local server running ``handler``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
@@ -323,29 +323,44 @@ def test_a_wrong_content_range_falls_back_to_one_connection(
             ModelGates(api_key=KEY, base_url=base) as client,
             caplog.at_level(logging.INFO, logger="modelgates"),
         ):
-            result = client.videos.download("job-x", tmp_path / "v.mp4", connections=4)
+            return client.videos.download("job-x", dest, connections=4)
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_wrong_content_range_falls_back_to_one_connection(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _WrongRangeHandler.body = os.urandom(2 * MiB)
+    result = _download_from(_WrongRangeHandler, tmp_path / "v.mp4", caplog)
     assert (tmp_path / "v.mp4").read_bytes() == _WrongRangeHandler.body
     assert result.sha256 == hashlib.sha256(_WrongRangeHandler.body).hexdigest()
     assert "with 'bytes " in caplog.text and "the rest of v.mp4 on one connection" in caplog.text
 
 
+def _interrupted_in_parts(
+    client: ModelGates, emulator: Emulator, dest: Path, seed: int
+) -> tuple[Job, set[int]]:
+    """A job whose download over 4 connections breaks at 600 KiB (``client`` must not
+    retry), and the parts its journal records as complete."""
+    job = emulator.add_job(
+        outputs=[Output.generated(SIZE, seed=seed)], faults=Faults(drop_at=[600 * 1024])
+    )
+    with pytest.raises(Exception, match=r"peer closed|ended|connection"):
+        client.videos.download(job.id, dest, connections=4)
+    journal = json.loads(journal_path(dest).read_text())
+    return job, {p for a, b in journal["done"] for p in range(a, b)}
+
+
 def test_an_interrupted_parallel_download_continues_only_the_missing_parts(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    job = emulator.add_job(
-        outputs=[Output.generated(SIZE, seed=19)], faults=Faults(drop_at=[600 * 1024])
-    )
     dest = tmp_path / "v.mp4"
     with ModelGates(api_key=KEY, base_url=emulator.base_url, max_retries=0) as client:
-        with pytest.raises(Exception, match=r"peer closed|ended|connection"):
-            client.videos.download(job.id, dest, connections=4)
+        job, done = _interrupted_in_parts(client, emulator, dest, seed=19)
         assert not dest.exists() and leftovers(tmp_path) == []
         assert parked_path(dest).exists() and journal_path(dest).exists()
-        journal = json.loads(journal_path(dest).read_text())
-        done = {p for a, b in journal["done"] for p in range(a, b)}
         assert done, "no part was complete when the download stopped"
         first_call = len(_content_requests(emulator))
         result = client.videos.download(job.id, dest, connections=4)
@@ -607,18 +622,7 @@ def test_a_fallback_continues_from_the_contiguous_start_of_the_parts(
             super().do_GET()
 
     handler = Handler
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
-        with (
-            ModelGates(api_key=KEY, base_url=base) as client,
-            caplog.at_level(logging.INFO, logger="modelgates"),
-        ):
-            result = client.videos.download("job-x", tmp_path / "v.mp4", connections=4)
-    finally:
-        server.shutdown()
-        server.server_close()
+    result = _download_from(handler, tmp_path / "v.mp4", caplog)
     assert (tmp_path / "v.mp4").read_bytes() == handler.body
     assert result.sha256 == hashlib.sha256(handler.body).hexdigest()
     assert "the rest of v.mp4 on one connection" in caplog.text
@@ -641,16 +645,9 @@ def test_a_dropped_part_continues_from_the_byte_it_reached(
 def test_connections_1_continues_a_parallel_download_from_its_contiguous_start(
     emulator: Emulator, tmp_path: Path
 ) -> None:
-    job = emulator.add_job(
-        outputs=[Output.generated(SIZE, seed=35)], faults=Faults(drop_at=[600 * 1024])
-    )
     dest = tmp_path / "v.mp4"
     with ModelGates(api_key=KEY, base_url=emulator.base_url, max_retries=0) as client:
-        with pytest.raises(Exception, match=r"peer closed|ended|connection"):
-            client.videos.download(job.id, dest, connections=4)
-        done = {
-            p for a, b in json.loads(journal_path(dest).read_text())["done"] for p in range(a, b)
-        }
+        job, done = _interrupted_in_parts(client, emulator, dest, seed=35)
         start = next(p for p in itertools.count() if p not in done) * PART
         assert start, "the first part was not complete when the download stopped"
         first_call = len(_content_requests(emulator))
