@@ -862,7 +862,8 @@ class _RunSink:
 
 class _Ahead:
     """A connection's next run, its request opened on another thread while the current
-    one ends; ``take`` hands over the open answer (or its failure), ``close`` ends it."""
+    one ends; ``take`` hands over the open answer (or raises its failure), ``close`` ends
+    it."""
 
     def __init__(self, engine: _Engine, run: _Run) -> None:
         self.run = run
@@ -886,12 +887,12 @@ class _Ahead:
             self.setup = time.monotonic() - started
             self._opened.set()
 
-    def take(self) -> tuple[_Part, contextlib.ExitStack]:
+    def take(self) -> _Part:
         self._opened.wait()
         if self._error is not None:
             raise self._error
         assert self._part is not None
-        return self._part, self._stack
+        return self._part
 
     def close(self) -> None:
         self._opened.wait()
@@ -1303,7 +1304,7 @@ class _Engine:
             with contextlib.ExitStack() as stack:
                 if opened is not None:
                     stack.callback(opened.close)
-                    part, _ = opened.take()
+                    part = opened.take()
                     self._setup = max(self._setup, opened.setup)
                     self._check(part, opened.start, opened.end)
                     self._read(part.body(), sink)
