@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from modelgates import (
     AsyncModelGates,
     AuthenticationError,
     BatchLedgerError,
+    BatchOutput,
     BatchResult,
     InvalidParameterError,
     ModelGates,
@@ -559,3 +561,32 @@ def test_checksum_and_connections_reach_every_download(
     assert len(outputs) == 2 and all(output["sha256"] is None for output in outputs)
     contents = [r for r in emulator.requests_to("api") if r.path.endswith("/content")]
     assert contents and all("range" not in r.headers for r in contents)
+
+
+def test_the_ledger_is_safe_to_call_from_several_threads_at_once(tmp_path: Path) -> None:
+    """The runner serialises its ledger calls, but the ledger must not depend on that: a
+    capacity limiter that over-grants (anyio on asyncio has had such bugs) must not turn
+    into "cannot start a transaction within a transaction"."""
+    requests = load_requests(lines(8))
+    errors: list[BaseException] = []
+    with Ledger(tmp_path / LEDGER_NAME) as ledger:
+        ledger.sync_input(requests)
+        start = threading.Barrier(len(requests))
+
+        def churn(name: str) -> None:
+            try:
+                start.wait()
+                for index in range(40):
+                    ledger.running(name)
+                    ledger.output(name, index, BatchOutput(tmp_path / name, index, None))
+                    ledger.items()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=churn, args=(r.name,)) for r in requests]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert {len(item.outputs) for item in ledger.items()} == {40}

@@ -11,18 +11,23 @@ becomes ``unknown`` and is never sent again unless the caller says so.
 The schema version is the database's ``user_version``; a newer or unknown one is refused,
 never "upgraded" by guessing. An exclusive ``flock`` on ``<ledger>.lock`` (held while the
 ledger is open) refuses a second process at once: two runners on one ledger would each
-submit the planned requests.
+submit the planned requests. Within the process, a lock makes each method one step on the
+shared connection, whichever thread calls it: the runner's calls come from worker threads,
+and a transaction begun while another thread's is open would fail.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 import attrs
 
@@ -119,16 +124,34 @@ def _check_schema(conn: sqlite3.Connection, path: Path, *, create: bool) -> None
         )
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _one_step(
+    method: Callable[Concatenate[Ledger, P], T],
+) -> Callable[Concatenate[Ledger, P], T]:
+    """The method holds the ledger's lock: it runs alone on the shared connection."""
+
+    @functools.wraps(method)
+    def locked(self: Ledger, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 @contextlib.contextmanager
 def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
     """One committed transaction: all of it on disk, or none of it."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
-    conn.execute("COMMIT")
 
 
 def _items(conn: sqlite3.Connection) -> list[BatchItem]:
@@ -179,7 +202,8 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._lock_fd = self._lock(path)
+        self._lock = threading.Lock()
+        self._lock_fd = self._flock(path)
         try:
             self._conn = _connect(path, read_only=False)
             _check_schema(self._conn, path, create=True)
@@ -190,7 +214,7 @@ class Ledger:
             raise
 
     @staticmethod
-    def _lock(path: Path) -> int:
+    def _flock(path: Path) -> int:
         lock_path = path.with_name(path.name + ".lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -204,6 +228,7 @@ class Ledger:
             ) from None
         return fd
 
+    @_one_step
     def close(self) -> None:
         self._conn.close()
         os.close(self._lock_fd)
@@ -216,9 +241,11 @@ class Ledger:
 
     # -- reading ---------------------------------------------------------------------------
 
+    @_one_step
     def items(self) -> list[BatchItem]:
         return _items(self._conn)
 
+    @_one_step
     def output_count(self, name: str) -> int | None:
         row = self._conn.execute("SELECT output_count FROM requests WHERE name=?", (name,))
         value = row.fetchone()
@@ -234,6 +261,7 @@ class Ledger:
                 (state, time.time(), *columns.values(), name),
             )
 
+    @_one_step
     def sync_input(self, requests: Sequence[BatchRequest]) -> InputChanges:
         """Plan the input's new requests; refuse a changed one (same name, other content)
         before anything is written."""
@@ -265,6 +293,7 @@ class Ledger:
             missing=tuple(sorted(name for name in known if name not in names)),
         )
 
+    @_one_step
     def recover(self) -> list[str]:
         """Requests left in ``submitting`` by a process that died after sending: they may
         have been billed, so they become ``unknown``."""
@@ -287,6 +316,7 @@ class Ledger:
             )
         return names
 
+    @_one_step
     def requeue(self, state: str, names: Sequence[str] | None = None) -> list[str]:
         """Requests in ``state`` (failed or unknown) planned again as a new attempt; the
         previous attempt is kept in the ``attempts`` table."""
@@ -313,6 +343,7 @@ class Ledger:
             self._conn.executemany("DELETE FROM outputs WHERE name=?", [(r[0],) for r in rows])
         return [name for name, *_ in rows]
 
+    @_one_step
     def attempts(self, name: str) -> list[tuple[int, str | None, str, str | None]]:
         """Earlier attempts of a request: (attempt, job_id, state, error)."""
         return self._conn.execute(
@@ -320,22 +351,28 @@ class Ledger:
             (name,),
         ).fetchall()
 
+    @_one_step
     def submitting(self, name: str) -> None:
         self._set(name, SUBMITTING)
 
+    @_one_step
     def not_sent(self, name: str) -> None:
         """The POST was refused before a job existed (429, connect error): plan it again."""
         self._set(name, PLANNED)
 
+    @_one_step
     def submitted(self, name: str, job_id: str) -> None:
         self._set(name, SUBMITTED, job_id=job_id, submitted_at=time.time())
 
+    @_one_step
     def running(self, name: str) -> None:
         self._set(name, RUNNING)
 
+    @_one_step
     def completed(self, name: str, output_count: int, cost: float | None) -> None:
         self._set(name, COMPLETED, output_count=output_count, cost=cost)
 
+    @_one_step
     def output(self, name: str, index: int, output: BatchOutput) -> None:
         with _transaction(self._conn):
             self._conn.execute(
@@ -344,20 +381,25 @@ class Ledger:
                 (name, index, str(output.path), output.bytes, output.sha256),
             )
 
+    @_one_step
     def recorded_outputs(self, name: str) -> set[int]:
         return {i for (i,) in self._conn.execute("SELECT idx FROM outputs WHERE name=?", (name,))}
 
+    @_one_step
     def download_error(self, name: str, error: str) -> None:
         """A download gave up (its retries spent): the job stays completed; a rerun tries
         again."""
         self._set(name, COMPLETED, error=error)
 
+    @_one_step
     def downloaded(self, name: str) -> None:
         self._set(name, DOWNLOADED, error=None)
 
+    @_one_step
     def failed(self, name: str, error: str, cost: float | None = None) -> None:
         self._set(name, FAILED, error=error, cost=cost)
 
+    @_one_step
     def unknown(self, name: str, error: str) -> None:
         self._set(name, UNKNOWN, error=error)
 

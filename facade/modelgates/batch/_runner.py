@@ -199,7 +199,11 @@ class _Signal:
 
 
 class _LedgerCalls:
-    """The ledger, called from async code: one worker thread at a time, in await order."""
+    """The ledger, called from async code: one worker thread at a time, in await order.
+
+    The limiter keeps the event loop from piling threads onto the ledger; correctness does
+    not rest on it (anyio's asyncio limiter has over-granted under cancellation): the
+    ledger's own lock makes each call one step."""
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
