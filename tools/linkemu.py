@@ -9,6 +9,13 @@ emulated in the proxy, per byte that crosses it:
   and an access link look like from the client;
 - bounded memory: each direction of each connection holds at most ``max_buffer`` bytes
   in flight (more waits in the kernel's socket buffers, so the sender sees backpressure);
+- slow start (``slow_start``, on by default when there is a delay): each connection's
+  sender starts with a window of ``INIT_WINDOW`` bytes per round trip, grows it by every
+  byte it sends (doubling each round trip, as TCP's slow start does) and, after an idle
+  spell longer than ``RTO``, halves it per RTO down to the initial window again (Linux's
+  ``tcp_slow_start_after_idle``). The proxy's own sockets are on loopback, where the
+  kernel's window opens at once: without this a new connection would be at full speed
+  from its first byte, which no real path gives;
 - drops: with ``drop_every`` set, connections are reset after an exponentially distributed
   number of bytes served (mean ``drop_every``, seeded), as on a flaky mobile or Wi-Fi link.
 
@@ -36,6 +43,10 @@ from typing import Any
 BURST = 64 * 1024
 #: Bytes read from a socket at once.
 READ_SIZE = 64 * 1024
+#: TCP's initial window (RFC 6928: ten segments of 1448 bytes) and the idle time after
+#: which a sender restarts slow start (Linux: its minimum retransmission timeout).
+INIT_WINDOW = 10 * 1448
+RTO = 0.2
 
 
 class TokenBucket:
@@ -62,6 +73,35 @@ class TokenBucket:
             await asyncio.sleep(-self._tokens / self.rate)
 
 
+class SlowStart:
+    """One sender's congestion window as slow start grows it: at most ``window`` bytes
+    leave per round trip, the first of them at once; each byte sent grows the window by
+    one (so it doubles each round trip); an idle spell of ``RTO`` or more halves it per
+    RTO, down to ``INIT_WINDOW``. Reads are cut to ``room()`` bytes, so a small window
+    delays only what it would not have let go yet."""
+
+    def __init__(self, rtt: float) -> None:
+        self.rtt = rtt
+        self.window = float(INIT_WINDOW)
+        self._free_at = time.monotonic()  # when the window lets the next bytes go
+        self._last = self._free_at
+
+    def room(self) -> int:
+        return max(1448, int(self.window))
+
+    async def take(self, n: int) -> None:
+        now = time.monotonic()
+        idle = now - self._last
+        if idle >= RTO:
+            self.window = max(float(INIT_WINDOW), self.window / 2 ** int(idle / RTO))
+        start = max(now, self._free_at)
+        self._free_at = start + n * self.rtt / self.window
+        self.window += n
+        self._last = self._free_at
+        if start > now:
+            await asyncio.sleep(start - now)
+
+
 class LinkEmulator:
     """A running link in front of ``upstream``; ``port`` is where clients connect."""
 
@@ -73,6 +113,7 @@ class LinkEmulator:
         conn_rate: float | None = None,
         total_rate: float | None = None,
         drop_every: int | None = None,
+        slow_start: bool = True,
         max_buffer: int = 4 * 1024 * 1024,
         seed: int = 1,
         host: str = "127.0.0.1",
@@ -83,6 +124,7 @@ class LinkEmulator:
         self.conn_rate = conn_rate
         self.total_rate = total_rate
         self.drop_every = drop_every
+        self.slow_start = slow_start and delay > 0
         self.max_buffer = max_buffer
         self._random = random.Random(seed)  # noqa: S311 - a reproducible fault schedule
         self._host, self._port = host, port
@@ -181,11 +223,12 @@ class LinkEmulator:
             self._writers.add(writer)
         down = TokenBucket(self.conn_rate)
         up = TokenBucket(None)
+        window = SlowStart(2 * self.delay) if self.slow_start else None
         pair = (client_w, server_w)
         try:
             await asyncio.gather(
                 self._direction(client_r, server_w, up, pair, served=False),
-                self._direction(server_r, client_w, down, pair, served=True),
+                self._direction(server_r, client_w, down, pair, served=True, window=window),
             )
         finally:
             for writer in pair:
@@ -200,6 +243,7 @@ class LinkEmulator:
         pair: tuple[asyncio.StreamWriter, asyncio.StreamWriter],
         *,
         served: bool,
+        window: SlowStart | None = None,
     ) -> None:
         """Bytes one way: read, pay the buckets, hold ``delay``, write; bounded in flight."""
         queue: collections.deque[tuple[float, bytes]] = collections.deque()
@@ -235,10 +279,14 @@ class LinkEmulator:
         sender = asyncio.create_task(deliver())
         try:
             while True:
-                data = await reader.read(READ_SIZE)
+                data = await reader.read(
+                    READ_SIZE if window is None else min(READ_SIZE, window.room())
+                )
                 if not data:
                     break
                 await bucket.take(len(data))
+                if window is not None:
+                    await window.take(len(data))
                 if served:
                     await self._total.take(len(data))
                     if self._drop_now(len(data)):
@@ -303,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--total-rate", type=float, help="bytes/s for the whole link")
     parser.add_argument("--drop-every", type=_size, help="mean bytes between resets, e.g. 64MiB")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--no-slow-start",
+        action="store_true",
+        help="every connection at full speed from its first byte (no real path does that)",
+    )
     args = parser.parse_args(argv)
     up_host, _, up_port = args.upstream.rpartition(":")
     host, _, port = args.listen.rpartition(":")
@@ -312,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         conn_rate=args.conn_rate,
         total_rate=args.total_rate,
         drop_every=args.drop_every,
+        slow_start=not args.no_slow_start,
         seed=args.seed,
         host=host,
         port=int(port),
