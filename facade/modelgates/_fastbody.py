@@ -308,7 +308,7 @@ class FastBody:
 
     def pump(self, sink: Sink, seconds: float | None = SLICE_SECONDS) -> None:
         """Move body bytes to ``sink`` until the body is done or about ``seconds`` passed
-        (None: until done; the first call returns after one buffer). Raises
+        (None: until done; the first call returns with its first bytes). Raises
         ``APIConnectionError`` when the connection breaks, ``APITimeoutError`` after the read
         timeout without a byte; what arrived before is in ``sink`` either way, and counted
         by ``take_moved``."""
@@ -321,7 +321,7 @@ class FastBody:
             return
         sock, timeout = self._sock, self._read_timeout
         wait = timeout if seconds is None else seconds if timeout is None else min(timeout, seconds)
-        # The first call returns after one buffer: progress starts with the first bytes.
+        # The first call returns with its first bytes: progress starts with them.
         deadline = (
             None if seconds is None else time.monotonic() + (seconds if self._started else 0.0)
         )
@@ -331,13 +331,16 @@ class FastBody:
             while self.remaining:
                 buffer = self._buffer()
                 view = memoryview(buffer)[: min(BUFFER_SIZE, self.remaining)]
-                got, idle = 0, False
+                got, idle, closed = 0, False, False
                 try:
                     while got < len(view):
                         n = sock.recv_into(view[got:], 0, _WAITALL)
                         if n == 0:
+                            closed = True
                             break
                         got += n
+                        if deadline is not None and time.monotonic() >= deadline:
+                            break  # the slice is over: hand back what this buffer has
                 except (BlockingIOError, TimeoutError):
                     idle = True
                 except OSError as exc:
@@ -359,7 +362,7 @@ class FastBody:
                         # A pause: hand back now, and return after the first bytes that end it.
                         self._started = False
                         break
-                elif got < len(view):
+                elif closed:
                     raise APIConnectionError(
                         "connection failed (RemoteProtocolError): peer closed connection"
                         " without sending complete message body"

@@ -19,22 +19,26 @@ How it is decided, without an extra round trip:
   runs of up to ``RUN_BYTES``, claimed in file order, each one request with ``If-Range``: a
   video replaced on the server is answered with a ``200`` and never spliced. The first
   connection simply keeps reading the probe's answer.
-- A connection opens its next run's request while the current one still delivers (when
-  the rest would arrive within ``AHEAD_SETUPS`` of its measured request set-up time), so no
-  round trip is lost between runs; each answer is read through ``_fastbody`` when it
-  qualifies (one ``recv_into`` per MiB, the connection closed afterwards, as always there).
+- Each connection asks for its next run on the socket it already has (keep-alive, through
+  httpx's pool): a new TCP connection starts with a small window that takes several round
+  trips to open (slow start), an open one carries on at full speed after one round trip.
+  So a download uses about one socket per connection, as aria2c does, not one per run.
 - A connection with nothing left to claim takes the second half of the longest run still
   in flight (``MIN_STEAL``), so the connections finish together rather than one of them
   finishing a long tail alone.
 
-Defaults, from ``tools/bench_links.py`` (40 ms RTT, 25 MB/s per connection, 200 MB/s link;
-``docs/benchmarks-links.md``): 8 connections fill such a link (aria2c uses as many). Runs
-of 8 MiB in file order beat one even share per connection (158-159 against 147-148 MB/s,
-same run): with even shares the contiguous start, which the sha256 must follow, grows only
-with the first connection, and the last 7/8 of the file were hashed after the last byte
-(0.2 s per 512 MiB). Parts of up to 4 MiB are the journal's grain (what a crash can lose);
-a broken connection asks again from the exact byte it reached, so a drop re-sends nothing
-that arrived. The memory per connection is one read buffer.
+Defaults, from ``tools/bench_links.py`` (40 ms RTT with slow start, 25 MB/s per
+connection, 200 MB/s link; ``docs/benchmarks-links.md``): 8 connections fill such a link
+(aria2c uses as many). Runs in file order keep the contiguous start, which the sha256 must
+follow, close behind the newest byte; with one even share per connection the last 7/8 of
+the file would be hashed after the last byte (0.25 s per 512 MiB here). Runs of 16 MiB
+weigh the round trip between runs against what is left to hash when the last runs end
+together (8, 16, 32 and 64 MiB with 4 MiB parts: 140, 147, 145 and 143 MB/s, same
+run; aria2c 178). A fresh socket per run, each answer read by ``_fastbody`` and closed,
+got 106-111 MB/s on that link: 64 slow starts. Parts of up to 1 MiB are the journal's
+grain (what a crash can lose) and that of the tails taken at the end; a broken connection
+asks again from the exact byte it reached, so a drop re-sends nothing that arrived. The
+memory per connection is one read.
 
 Every part is written with ``os.pwrite`` at its offset. The sha256 follows the contiguous
 start of the file as it grows (read back from the page cache, hashed on another core by the
@@ -58,7 +62,6 @@ back to the event loop through an anyio ``BlockingPortal`` on the async client's
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import fcntl
 import functools
@@ -98,26 +101,26 @@ DEFAULT_CONNECTIONS: Final = 8
 MAX_CONNECTIONS: Final = 32
 #: Bytes the first connection reads before automatic mode decides.
 PROBE_BYTES: Final = MiB
-#: At this rate (bytes/s) one connection is fast enough: stay on it.
+#: At this rate (bytes/s) one connection is fast enough: stay on it. The probe waits no
+#: longer than ``PROBE_BYTES`` take at this rate: a connection still short of them then is
+#: slower (on a long path, often because its window is still opening), and the other
+#: connections start at once instead of after a slow first MiB (0.25 s at 40 ms RTT).
 FAST_SINGLE: Final = 128 * MiB
 #: Automatic mode splits only bodies with more than this left after the probe: below it,
 #: even at 25 MB/s a second connection saves under 2.5 s (and the test emulator, a Python
 #: server on a loaded loopback, is sometimes slower than ``FAST_SINGLE``).
 MIN_PARALLEL: Final = 64 * MiB
 #: Part sizes: ``total / (connections * 8)`` within these bounds.
-MAX_PART: Final = 4 * MiB
+MAX_PART: Final = MiB
 MIN_PART: Final = 256 * 1024
 #: A connection with nothing left takes the second half of another's tail (the whole parts
 #: after the one being written) when that tail is two parts or more and at least this
 #: long: a new request costs two round trips (connect, then the first byte).
 MIN_STEAL: Final = 512 * 1024
 #: The most one request asks for: runs in file order keep the contiguous start (what the
-#: sha256 has seen) close behind the newest byte, so the hash is done when the bytes are.
-RUN_BYTES: Final = 8 * MiB
-#: A connection opens its next request when what its current one still has to deliver
-#: would take about this many of its request set-up times (connect and first byte): the
-#: next answer starts as the current one ends, with no round trip between.
-AHEAD_SETUPS: Final = 1.5
+#: sha256 has seen) close behind the newest byte, so the hash is done soon after the bytes
+#: are; each run costs its connection one round trip (module docstring: measured sizes).
+RUN_BYTES: Final = 16 * MiB
 #: The journal is rewritten at most this often (seconds), and once more at the end.
 JOURNAL_INTERVAL: Final = 0.5
 #: How long a stop waits for each connection's thread.
@@ -271,15 +274,29 @@ class _FastPartBody:
 
 
 class _ChunkBody:
-    """A body through httpx (``iter_bytes``): TLS, proxies, chunked answers."""
+    """A body through httpx (``iter_bytes``): every part request, and a first answer that
+    the fast body does not take (TLS, proxies)."""
 
-    def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]) -> None:
+    def __init__(
+        self, chunks: Iterator[bytes], close: Callable[[], None], length: int | None = None
+    ) -> None:
         self._chunks = chunks
         self.close = close
+        self._length = length
 
     def read(self, sink: _RunSink) -> None:
-        for chunk in self._chunks:
-            sink.write(chunk)
+        taken = 0
+        try:
+            for chunk in self._chunks:
+                taken += len(chunk)
+                sink.write(chunk)
+        except _Enough:
+            if taken == self._length:
+                # The run ended with the body: read on to its end (nothing is left), so
+                # the connection goes back to the pool for the next part, its window open.
+                for _ in self._chunks:
+                    pass
+            raise
 
 
 class _Part(Protocol):
@@ -303,24 +320,19 @@ def _nothing() -> None:
 
 
 class _SyncPart:
-    def __init__(self, video: VideoStream, pool: _fastbody.BufferPool) -> None:
+    def __init__(self, video: VideoStream) -> None:
         self.status_code = video.status_code
         self.headers = video.headers
         self._video = video
-        self._pool = pool
 
     def body(self) -> _Body:
-        fast = _fastbody.open_body(self._video.response, self._pool)
-        if fast is not None:
-            return _FastPartBody(fast, fast.close)
-        return _ChunkBody(self._video.iter_bytes(), _nothing)
+        return _ChunkBody(self._video.iter_bytes(), _nothing, self._video.content_length)
 
 
 class SyncSource:
     def __init__(self, http: httpx.Client, job: _Download) -> None:
         self._http = http
         self._job = job
-        self._pool = _fastbody.BufferPool()  # one for all the parts of this download
 
     @contextlib.contextmanager
     def open(self, headers: dict[str, str]) -> Iterator[_Part]:
@@ -335,7 +347,7 @@ class SyncSource:
             extensions=job.extensions,
             timeout=job.options.timeout,
         ) as video:
-            yield _SyncPart(video, self._pool)
+            yield _SyncPart(video)
 
     def call(self, fn: Callable[[], None]) -> None:
         fn()
@@ -359,33 +371,17 @@ class _AsyncChunks:
             yield chunk
 
 
-def _async_body(
-    portal: BlockingPortal,
-    response: httpx.Response,
-    chunks: AsyncIterator[bytes],
-    pool: _fastbody.BufferPool,
-) -> _Body:
-    """An async response's body for a connection thread: the fast body (its reads block in
-    that thread on a duplicate of the socket, no event-loop hop per chunk), else httpx's
-    chunks, each fetched through the portal."""
-    fast = portal.call(_fastbody.open_body, response, pool)
-    if fast is not None:
-        return _FastPartBody(fast, functools.partial(portal.call, fast.aclose))
-    return _ChunkBody(iter(_AsyncChunks(portal, chunks)), _nothing)
-
-
 class _AsyncPart:
-    def __init__(
-        self, video: AsyncVideoStream, portal: BlockingPortal, pool: _fastbody.BufferPool
-    ) -> None:
+    def __init__(self, video: AsyncVideoStream, portal: BlockingPortal) -> None:
         self.status_code = video.status_code
         self.headers = video.headers
         self._video = video
         self._portal = portal
-        self._pool = pool
 
     def body(self) -> _Body:
-        return _async_body(self._portal, self._video.response, self._video.iter_bytes(), self._pool)
+        """httpx's chunks, each fetched through the portal."""
+        chunks = iter(_AsyncChunks(self._portal, self._video.iter_bytes()))
+        return _ChunkBody(chunks, _nothing, self._video.content_length)
 
 
 class AsyncSource:
@@ -393,7 +389,6 @@ class AsyncSource:
         self._http = http
         self._job = job
         self._portal = portal
-        self._pool = _fastbody.BufferPool()  # one for all the parts of this download
 
     @contextlib.contextmanager
     def open(self, headers: dict[str, str]) -> Iterator[_Part]:
@@ -409,7 +404,7 @@ class AsyncSource:
             timeout=job.options.timeout,
         )
         with self._portal.wrap_async_context_manager(stream) as video:
-            yield _AsyncPart(video, self._portal, self._pool)
+            yield _AsyncPart(video, self._portal)
 
     def call(self, fn: Callable[[], None]) -> None:
         self._portal.call(fn)
@@ -417,7 +412,8 @@ class AsyncSource:
 
 class _ProbeClock:
     """The probe's rate: the bytes since the answer's headers arrived, over the time since
-    (the body follows the headers in the same flight, so no round trip is in it)."""
+    (the body follows the headers in the same flight, so no round trip is in it). The
+    probe ends at ``PROBE_BYTES`` or once they can no longer come at ``FAST_SINGLE``."""
 
     def __init__(self) -> None:
         self.received = 0
@@ -426,8 +422,11 @@ class _ProbeClock:
     def tick(self, received: int) -> None:
         self.received = received
 
+    def seconds_left(self) -> float:
+        return self._start + PROBE_BYTES / FAST_SINGLE - time.monotonic()
+
     def wants_more(self) -> bool:
-        return self.received < PROBE_BYTES
+        return self.received < PROBE_BYTES and self.seconds_left() > 0
 
     def rate(self) -> float:
         seconds = time.monotonic() - self._start
@@ -583,7 +582,7 @@ class Plan:
                 try:
                     while not body.done and clock.wants_more():
                         try:
-                            body.pump(job.writer)
+                            body.pump(job.writer, max(clock.seconds_left(), 1e-6))
                         finally:
                             job.advance(body.take_moved())
                         clock.tick(job.writer.bytes_written)
@@ -630,7 +629,9 @@ class Plan:
                 try:
                     while not body.done and clock.wants_more():
                         try:
-                            await anyio.to_thread.run_sync(body.pump, job.writer)
+                            await anyio.to_thread.run_sync(
+                                body.pump, job.writer, max(clock.seconds_left(), 1e-6)
+                            )
                         finally:
                             job.advance(body.take_moved())
                         clock.tick(job.writer.bytes_written)
@@ -808,15 +809,9 @@ class _RunSink:
     stops. The write happens under the engine's lock, so a tail taken by another connection
     is never written twice."""
 
-    def __init__(self, engine: _Engine, run: _Run, worker: int, setup: float) -> None:
+    def __init__(self, engine: _Engine, run: _Run) -> None:
         self._engine = engine
         self._run = run
-        self._worker = worker
-        self._setup = setup  # seconds a request takes to answer, as last measured
-        self._started = 0.0  # the rate is timed from the first write on
-        self._start_offset = run.offset
-        #: The next run's request, opened while this one ends (``_Ahead``).
-        self.ahead: _Ahead | None = None
 
     def check(self) -> None:
         if self._engine._stopping:
@@ -838,65 +833,11 @@ class _RunSink:
                 engine._received += written
                 engine._complete_parts(run)
                 full = run.offset >= run.end
-                if not self._started:  # timed from the end of the first write on
-                    self._started, self._start_offset = time.monotonic(), run.offset
-                elif self.ahead is None and not full and self._ending():
-                    self.ahead = engine._open_ahead(self._worker)
         finally:
             if release is not None:
                 release()
         if full:
             raise _Enough
-
-    def _ending(self) -> bool:
-        """Whether the rest of the run arrives within ``AHEAD_SETUPS`` request set-ups."""
-        run = self._run
-        seconds = time.monotonic() - self._started
-        if seconds <= 0:
-            return False
-        rate = (run.offset - self._start_offset) / seconds
-        # One read more: the next write may come only after another whole buffer.
-        ahead = rate * self._setup * AHEAD_SETUPS + _fastbody.BUFFER_SIZE
-        return run.end - run.offset <= ahead
-
-
-class _Ahead:
-    """A connection's next run, its request opened on another thread while the current
-    one ends; ``take`` hands over the open answer (or raises its failure), ``close`` ends
-    it."""
-
-    def __init__(self, engine: _Engine, run: _Run) -> None:
-        self.run = run
-        #: The range asked for (the run may be shortened later, by a thief).
-        self.start, self.end = run.offset, run.end
-        self._headers = engine.range_headers(self.start, self.end)
-        self._stack = contextlib.ExitStack()
-        self._part: _Part | None = None
-        self._error: BaseException | None = None
-        self._opened = threading.Event()
-        self.setup = 0.0
-        engine.opener().submit(self._open, engine)
-
-    def _open(self, engine: _Engine) -> None:
-        started = time.monotonic()
-        try:
-            self._part = self._stack.enter_context(engine.source.open(self._headers))
-        except BaseException as exc:
-            self._error = exc
-        finally:
-            self.setup = time.monotonic() - started
-            self._opened.set()
-
-    def take(self) -> _Part:
-        self._opened.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._part is not None
-        return self._part
-
-    def close(self) -> None:
-        self._opened.wait()
-        self._stack.close()
 
 
 class _Engine:
@@ -932,14 +873,7 @@ class _Engine:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._state: list[str] = ["missing"] * self.parts  # missing | active | done
-        self._runs: list[_Run] = []  # in flight (a connection may hold its next one too)
-        #: Threads that open the requests of runs ahead, made once for the download: a
-        #: new thread per run spreads allocations over more of glibc's arenas (peak RSS
-        #: measured growing with the file).
-        self._opener: concurrent.futures.ThreadPoolExecutor | None = None
-        #: Seconds a part request takes to answer (the longest seen): how early a
-        #: connection opens its next one (``AHEAD_SETUPS``).
-        self._setup = 0.0
+        self._runs: list[_Run] = []  # in flight
         self._error: BaseException | None = None
         self._stopping = False
         self._received = 0  # bytes not yet reported to progress
@@ -1082,10 +1016,6 @@ class _Engine:
             self.stop()
             for thread in self._threads:
                 thread.join(_JOIN_SECONDS)
-            with self._lock:
-                opener, self._opener = self._opener, None
-            if opener is not None:
-                opener.shutdown(wait=False)  # each open is closed by its connection
             if self._first is not None:  # never started: close the probe's connection
                 self._first.close()
                 self._first = None
@@ -1227,32 +1157,20 @@ class _Engine:
     # -- one connection ----------------------------------------------------------------------
 
     def _connection(self, worker: int, run: _Run | None) -> None:
-        ahead: _Ahead | None = None  # the next run, its request already open
-        opened: _Ahead | None = None
         try:
             while not self._stopped():
                 if run is None:
-                    if ahead is not None and worker < self.limit:
-                        run, opened, ahead = ahead.run, ahead, None
-                    else:
-                        run = self._next_run(worker)
-                        if run is None:
-                            return
-                run, ahead = self._fetch(worker, run, opened, ahead)
-                opened = None
+                    run = self._next_run(worker)
+                    if run is None:
+                        return
+                run = self._fetch(worker, run)
         except BaseException as exc:
             with self._lock:
                 if self._error is None and not self._stopping:
                     self._error = exc
                 self._stopping = True
         finally:
-            for pending in (ahead, opened):
-                if pending is not None:
-                    pending.close()
             with self._lock:
-                for pending in (ahead, opened):
-                    if pending is not None:
-                        self._release(pending.run)
                 if run is not None:
                     self._release(run)
                 self._users -= 1
@@ -1273,74 +1191,45 @@ class _Engine:
                 self._changed.wait(0.1)
         return None
 
-    def _open_ahead(self, worker: int) -> _Ahead | None:
-        """The next run of missing parts for ``worker``, its request opened now (lock
-        held); None when there is none (tails are taken only once a connection is free)."""
-        if self._stopping or worker >= self.limit or "missing" not in self._state:
-            return None
-        run = self._claim(worker)
-        return None if run is None else _Ahead(self, run)
-
-    def opener(self) -> concurrent.futures.ThreadPoolExecutor:
-        """(lock held)"""
-        if self._opener is None:
-            self._opener = concurrent.futures.ThreadPoolExecutor(
-                self.limit, thread_name_prefix="modelgates-part-ahead"
-            )
-        return self._opener
-
     def range_headers(self, start: int, end: int) -> dict[str, str]:
         return {"Range": f"bytes={start}-{end - 1}", "If-Range": str(self.job.validator)}
 
-    def _fetch(
-        self, worker: int, run: _Run, opened: _Ahead | None, ahead: _Ahead | None
-    ) -> tuple[_Run | None, _Ahead | None]:
-        """Fetch ``run`` (through ``opened``, its request opened ahead, when given).
-        Returns what is left of it to try again (None when it is complete, or handed
-        back), and the next run if one was opened meanwhile (``ahead``, or a new one)."""
-        sink = _RunSink(self, run, worker, self._setup)
-        sink.ahead = ahead  # at most one run ahead
+    def _fetch(self, worker: int, run: _Run) -> _Run | None:
+        """Fetch ``run``; returns what is left of it to try again (None when it is
+        complete, or handed back)."""
+        sink = _RunSink(self, run)
         try:
-            with contextlib.ExitStack() as stack:
-                if opened is not None:
-                    stack.callback(opened.close)
-                    part = opened.take()
-                    self._setup = max(self._setup, opened.setup)
-                    self._check(part, opened.start, opened.end)
-                    self._read(part.body(), sink)
-                elif self._first is not None and worker == 0:
-                    body, self._first = self._first, None  # the probe's answer reads on
-                    self._read(body, sink)
-                else:
-                    with self._lock:
-                        if self._stopping:
-                            return run, sink.ahead  # no request goes out once it stops
-                        start, end = run.offset, run.end
-                    began = time.monotonic()
-                    part = stack.enter_context(self.source.open(self.range_headers(start, end)))
-                    self._setup = max(self._setup, time.monotonic() - began)
+            if self._first is not None and worker == 0:
+                body, self._first = self._first, None  # the probe's answer reads on
+                self._read(body, sink)
+            else:
+                with self._lock:
+                    if self._stopping:
+                        return run  # no request goes out once it stops
+                    start, end = run.offset, run.end
+                with self.source.open(self.range_headers(start, end)) as part:
                     self._check(part, start, end)
                     self._read(part.body(), sink)
             with self._lock:
                 if run.offset >= run.end:
                     self._drop_run(run)
-                    return None, sink.ahead
+                    return None
                 if self._stopping:
-                    return run, sink.ahead
+                    return run
             # The body ended early (the connection closed cleanly): fetch the rest again.
             raise APIConnectionError(f"a part of {self.job.target.name} ended at byte {run.offset}")
         except (APIConnectionError, APIStatusError) as exc:
             if self._stopped():
-                return run, sink.ahead
+                return run
             self._retry_later(run, exc)
             with self._lock:
                 if run.offset >= run.end:
                     self._drop_run(run)
-                    return None, sink.ahead
+                    return None
                 if worker >= self.limit or self._stopping:
                     self._release(run)
-                    return None, sink.ahead
-            return run, sink.ahead
+                    return None
+            return run
 
     @staticmethod
     def _read(body: _Body, sink: _RunSink) -> None:
