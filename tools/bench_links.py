@@ -3,9 +3,14 @@
 nginx (installed from Debian when missing) serves one random file on loopback; every client
 reaches it through ``tools/linkemu.py`` in its own process: 40 ms round trip, 25 MB/s per
 connection, 200 MB/s for the whole link (what a CDN's per-connection cap behind a fast
-access link looks like). Rows, each a ratio from the same run (never a timed test):
+access link looks like), each new connection starting slow (TCP's slow start, which the
+emulator models: its own sockets are on loopback). Rows, each a ratio from the same run
+(never a timed test):
 
-- capped link: modelgates (automatic) vs aria2c with 8 connections (goal >= 0.9x) and curl;
+- capped link: modelgates (automatic) vs aria2c with 8 connections (goal >= 0.9x) and curl,
+  modelgates and aria2c ``REPEAT`` times each, interleaved (the median; the row says the
+  spread), with modelgates' sha256 on (the default) and off (aria2c hashes nothing); its
+  start-up (interpreter, imports, client) is measured apart;
 - the same link with no per-connection cap: automatic vs one connection (goal >= 1.0x, within
   noise);
 - a server without ranges (nginx ``max_ranges 0``): automatic vs one connection (goal >= 1.0x);
@@ -46,19 +51,25 @@ from modelgates._parallel import DEFAULT_CONNECTIONS, part_size_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench
+import test_dist
 from bench import GiB, MiB
 
 JOB = "job-links"
 RTT = 0.040
 CONN_RATE = 25e6
 TOTAL_RATE = 200e6
+#: Runs of each repeated client on the capped link.
+REPEAT = 3
 
+# argv: base URL, dest, connections ('auto' or N), checksum ('1' or '0'), the parent's
+# time.time() at the spawn; prints the seconds from the spawn to a client ready to download.
 _CHILD = (
-    "import sys\n"
+    "import sys, time\n"
     "from modelgates import ModelGates\n"
-    "base, dest, connections = sys.argv[1], sys.argv[2], sys.argv[3]\n"
+    "base, dest, connections, checksum, spawned = sys.argv[1:6]\n"
     "with ModelGates(base_url=base, api_key='bench-key') as client:\n"
-    f"    client.videos.download({JOB!r}, dest, overwrite=True,\n"
+    "    print(time.time() - float(spawned))\n"
+    f"    client.videos.download({JOB!r}, dest, overwrite=True, checksum=checksum == '1',\n"
     "        connections=None if connections == 'auto' else int(connections))\n"
 )
 
@@ -136,6 +147,25 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def runtime_python(where: Path) -> str:
+    """A venv with this checkout and its runtime dependencies only, as ``pip install
+    modelgates`` leaves users: the dev venv's extras (rich, click) make ``import httpx``
+    ~0.2 s slower, and that would be counted in every modelgates run. Falls back to this
+    interpreter, and says so, when the venv cannot be made."""
+    try:
+        exe = test_dist.venv_with(
+            Path(sys.executable), where, str(bench.ROOT), test_dist.CONSTRAINTS
+        )
+    except (SystemExit, OSError, subprocess.CalledProcessError) as exc:
+        print(f"bench_links: no runtime-only venv ({exc}); modelgates runs from {sys.executable}")
+        return sys.executable
+    return str(exe)
+
+
+#: The interpreter of the modelgates runs (``runtime_python``, made by ``main``).
+CHILD_PYTHON = sys.executable
+
+
 def run_client(client: str, port: int, dest: Path) -> dict[str, float]:
     """One download through the link: wall seconds, CPU seconds, peak RSS (MiB)."""
     url = f"http://127.0.0.1:{port}/api/v1/videos/{JOB}/content"
@@ -150,11 +180,14 @@ def run_client(client: str, port: int, dest: Path) -> dict[str, float]:
             "-d", str(dest.parent), "-o", dest.name, url,
         ]  # fmt: skip
     else:
-        connections = client.removeprefix("modelgates-")
-        argv = [sys.executable, "-c", _CHILD, f"http://127.0.0.1:{port}/api/v1", str(dest)]
-        argv.append(connections)
-    seconds, cpu, rss_kib, _ = bench._run_child(argv)
-    return {"seconds": seconds, "cpu": cpu, "rss": rss_kib / 1024}
+        connections, _, nohash = client.removeprefix("modelgates-").partition("-")
+        argv = [CHILD_PYTHON, "-c", _CHILD, f"http://127.0.0.1:{port}/api/v1", str(dest)]
+        argv += [connections, "0" if nohash else "1", repr(time.time())]
+    seconds, cpu, rss_kib, out = bench._run_child(argv)
+    measured = {"seconds": seconds, "cpu": cpu, "rss": rss_kib / 1024}
+    if out.strip():
+        measured["startup"] = float(out)
+    return measured
 
 
 @dataclass
@@ -167,6 +200,8 @@ class Case:
     conn_rate: float | None
     drop_every: int | None
     clients: list[str]
+    #: Those of ``clients`` run ``REPEAT`` times, interleaved (the median is kept).
+    repeated: tuple[str, ...] = ()
 
 
 def _settled(origin: Origin) -> list[list[int]]:
@@ -187,11 +222,13 @@ def run_case(
     """The table rows of ``case`` and what each client's run measured."""
     rows: list[str] = []
     results: dict[str, dict[str, float]] = {}
+    runs: dict[str, list[dict[str, float]]] = {}
     expected = _sha256(case.origin.data)
-    for client in case.clients:
+    order = [c for c in case.clients if c not in case.repeated]
+    order += [c for _ in range(REPEAT) for c in case.clients if c in case.repeated]
+    for client in order:
         tool = client.split("-")[0]
         if tool in have and not have[tool]:
-            rows.append(f"| {case.name} | {client} | skipped: {tool} is not installed |||||")
             continue
         before = len(_settled(case.origin))
         link = Link(case.origin.port, case.conn_rate, case.drop_every)
@@ -200,21 +237,36 @@ def run_case(
         finally:
             link.stop()
         responses = _settled(case.origin)[before:]
-        same = _sha256(dest) == expected
+        measured["identical"] = float(_sha256(dest) == expected)
         dest.unlink()
-        results[f"{case.name}/{client}"] = {
-            **measured,
-            **link.stats,
-            "size": case.size,
-            "sent": sum(r[1] for r in responses),  # body bytes nginx sent
-            "sent_all": sum(r[2] for r in responses),  # ... with the headers
-            "headers": sum(r[2] - r[1] for r in responses),
-        }
-        rate = case.size / measured["seconds"] / 1e6
+        runs.setdefault(client, []).append(
+            {
+                **measured,
+                **link.stats,
+                "size": case.size,
+                "sent": sum(r[1] for r in responses),  # body bytes nginx sent
+                "sent_all": sum(r[2] for r in responses),  # ... with the headers
+                "headers": sum(r[2] - r[1] for r in responses),
+            }
+        )
+    for client in case.clients:
+        tool = client.split("-")[0]
+        if client not in runs:
+            rows.append(f"| {case.name} | {client} | skipped: {tool} is not installed |||||")
+            continue
+        done = sorted(runs[client], key=lambda run: run["seconds"])
+        median = done[len(done) // 2]
+        results[f"{case.name}/{client}"] = median
+        rate = case.size / median["seconds"] / 1e6
+        spread = ""
+        if len(done) > 1:
+            spread = f" ({case.size / done[-1]['seconds'] / 1e6:.0f}-{case.size / done[0]['seconds'] / 1e6:.0f})"
+        same = all(run["identical"] for run in done)
         rows.append(
-            f"| {case.name} | {client} | {rate:.1f} | {measured['cpu'] / (case.size / GiB):.2f} "
-            f"| {measured['rss']:.0f} | {'yes' if same else 'NO'} "
-            f"| {link.stats.get('connections', '?')} |"
+            f"| {case.name} | {client} | {rate:.1f}{spread} "
+            f"| {median['cpu'] / (case.size / GiB):.2f} "
+            f"| {median['rss']:.0f} | {'yes' if same else 'NO'} "
+            f"| {median.get('connections', '?')} |"
         )
     return rows, results
 
@@ -257,13 +309,23 @@ def main(argv: list[str] | None = None) -> int:
     # Everything in tmpfs when it has room (the origin's files and the downloads).
     shm = Path("/dev/shm")
     base = shm if shm.is_dir() and _room(shm) > 2 * (size + small) + GiB else None
+    global CHILD_PYTHON
     with tempfile.TemporaryDirectory(prefix="bench-links-", dir=base) as tmp:
+        CHILD_PYTHON = runtime_python(Path(tmp) / "runtime-venv")
         dest = Path(tmp) / "out" / "video.mp4"
         dest.parent.mkdir()
         origin = Origin(nginx, Path(tmp) / "srv", size, ranges=True)
         plain = Origin(nginx, Path(tmp) / "srv", size, ranges=False)
         cases = [
-            Case("capped", origin, size, CONN_RATE, None, ["modelgates-auto", "aria2c", "curl"]),
+            Case(
+                "capped",
+                origin,
+                size,
+                CONN_RATE,
+                None,
+                ["modelgates-auto", "aria2c", "modelgates-auto-nohash", "curl"],
+                repeated=("modelgates-auto", "aria2c", "modelgates-auto-nohash"),
+            ),
             Case("uncapped", origin, size, None, None, ["modelgates-auto", "modelgates-1"]),
             Case("no ranges", plain, size, CONN_RATE, None, ["modelgates-auto", "modelgates-1"]),
             Case("drops", origin, size, CONN_RATE, 64 * MiB, ["modelgates-auto"]),
@@ -311,6 +373,15 @@ def main(argv: list[str] | None = None) -> int:
     auto_row = "capped/modelgates-auto"
     goal("capped link, modelgates vs aria2c -x8", ratio(auto_row, "capped/aria2c"), 0.9)
     goal("capped link, modelgates vs curl", ratio(auto_row, "capped/curl"), 1.0)
+    nohash = ratio("capped/modelgates-auto-nohash", "capped/aria2c")
+    if nohash is not None and auto_row in results:
+        first = results[auto_row]
+        goals.append(
+            f"- beside it: modelgates with checksum=False (aria2c hashes nothing) vs aria2c "
+            f"{nohash:.2f}x; modelgates' start-up before its first request (interpreter, "
+            f"imports, client; aria2c's is a few ms) {first.get('startup', float('nan')):.2f} s "
+            f"of its {first['seconds']:.2f} s"
+        )
     goal("no per-connection cap, automatic vs one connection",
          ratio("uncapped/modelgates-auto", "uncapped/modelgates-1"), 0.95)  # fmt: skip
     goal("no range support, automatic vs one connection",
@@ -367,14 +438,21 @@ def main(argv: list[str] | None = None) -> int:
     else:
         goals.append(f"- {text}: not measured (too little room for the files)")
     load = os.getloadavg()[0]
+    runs_from = "this interpreter (no runtime-only venv)"
+    if sys.executable != CHILD_PYTHON:
+        runs_from = "a venv with only its runtime dependencies (what installing it gives)"
     report = "\n".join(
         [
             "# Downloads over an emulated link",
             "",
             f"{args.size} MiB (the last two rows: their own sizes) from nginx through "
-            f"`tools/linkemu.py`: {RTT * 1000:.0f} ms RTT, "
-            f"{CONN_RATE / 1e6:.0f} MB/s per connection (capped rows), {TOTAL_RATE / 1e6:.0f} MB/s "
-            f"for the link. One run each; load average {load:.1f} on {os.cpu_count()} cores. "
+            f"`tools/linkemu.py`: {RTT * 1000:.0f} ms RTT with TCP's slow start on each new "
+            f"connection, {CONN_RATE / 1e6:.0f} MB/s per connection (capped rows), "
+            f"{TOTAL_RATE / 1e6:.0f} MB/s for the link. One run each, except the capped "
+            f"modelgates and aria2c rows: the median of {REPEAT}, interleaved (slowest-fastest "
+            f"in brackets); `nohash` is `checksum=False`; connections: the TCP connections "
+            f"the link saw. modelgates runs from {runs_from}. "
+            f"Load average {load:.1f} on {os.cpu_count()} cores. "
             "Written by `python tools/bench_links.py` (part of `make bench`).",
             "",
             "| link | client | MB/s | CPU s/GiB | peak RSS MiB | identical | connections |",
