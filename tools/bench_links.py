@@ -19,13 +19,14 @@ emulator models: its own sockets are on loopback). Rows, each a ratio from the s
   / drops <= the part size; beside it, what nginx sent that the link never delivered (in
   flight in the emulator and the kernel's buffers at a reset: no client could keep it);
 - CPU seconds per GiB next to curl's, and peak RSS of each modelgates run; the uncapped link
-  (still parallel) at a small and a large size (``--rss-sizes``, 128 MiB and 2 GiB): peak RSS
-  stays flat as the file grows (goal: within +8 MiB).
+  (still parallel) at growing sizes (``--rss-sizes``, 128 MiB, 2 GiB and 4 GiB): peak RSS
+  stays flat as the file grows (goal: within +8 MiB from the smallest to the largest; the
+  step between the two largest says whether it still grows).
 
 Files and downloads live in tmpfs (``/dev/shm``) when it has room; a size without room is
 skipped and says so.
 
-``python tools/bench_links.py [--size MiB] [--rss-sizes SMALL,BIG] [--out FILE]`` (default
+``python tools/bench_links.py [--size MiB] [--rss-sizes A,B,...] [--out FILE]`` (default
 ``docs/benchmarks-links.md``); aria2c and curl are installed from Debian when missing (as
 root), else their rows are skipped and say so.
 """
@@ -292,12 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks-links.md"))
     parser.add_argument(
         "--rss-sizes",
-        default="128,2048",
-        help="MiB of the two peak RSS rows, small,big (default 128,2048)",
+        default="128,2048,4096",
+        help="MiB of the peak RSS rows, growing (default 128,2048,4096)",
     )
     args = parser.parse_args(argv)
     size = args.size * MiB
-    small, big = (int(n) * MiB for n in args.rss_sizes.split(","))
+    rss_sizes = [int(n) * MiB for n in args.rss_sizes.split(",")]
+    small = rss_sizes[0]
     nginx = bench._ensure_nginx()
     if nginx is None:
         print("bench_links: nginx is missing and cannot be installed here", file=sys.stderr)
@@ -340,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             plain.stop()
         shutil.rmtree(Path(tmp) / "srv")
         # Peak RSS as the file grows: the uncapped link (still parallel), each size alone.
-        for rss_size in (small, big):
+        for rss_size in rss_sizes:
             name = f"uncapped, {_label(rss_size)}"
             if _room(Path(tmp)) < 2 * rss_size + GiB:
                 rows.append(
@@ -425,18 +427,23 @@ def main(argv: list[str] | None = None) -> int:
             f"- CPU per GiB: modelgates {auto['cpu'] / (size / GiB):.2f} s "
             f"(sha256 included) vs curl {curl['cpu'] / (size / GiB):.2f} s"
         )
-    low = results.get(f"uncapped, {_label(small)}/modelgates-auto")
-    high = results.get(f"uncapped, {_label(big)}/modelgates-auto")
-    text = f"peak RSS at {_label(big)} vs {_label(small)}"
-    if low and high:
+    measured = [
+        (rss_size, results[key])
+        for rss_size in rss_sizes
+        if (key := f"uncapped, {_label(rss_size)}/modelgates-auto") in results
+    ]
+    if len(measured) >= 2:
+        (first_size, low), (last_size, high) = measured[0], measured[-1]
         growth = high["rss"] - low["rss"]
+        sizes = ", ".join(f"{r['rss']:.0f} MiB at {_label(n)}" for n, r in measured)
+        step = high["rss"] - measured[-2][1]["rss"]
         goals.append(
-            f"- {text}: {high['rss']:.0f} vs {low['rss']:.0f} MiB, {growth:+.0f} MiB "
-            f"({high['connections']:.0f} and {low['connections']:.0f} connections; "
-            f"goal: flat, within +8 MiB): {'met' if growth <= 8 else 'MISSED'}"
+            f"- peak RSS as the file grows: {sizes} ({high['connections']:.0f} connections); "
+            f"{_label(first_size)} to {_label(last_size)} {growth:+.0f} MiB (goal: flat, within "
+            f"+8 MiB): {'met' if growth <= 8 else 'MISSED'}; the last step {step:+.0f} MiB"
         )
     else:
-        goals.append(f"- {text}: not measured (too little room for the files)")
+        goals.append("- peak RSS as the file grows: not measured (too little room for the files)")
     load = os.getloadavg()[0]
     runs_from = "this interpreter (no runtime-only venv)"
     if sys.executable != CHILD_PYTHON:
