@@ -95,10 +95,8 @@ def body_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     real = _fastbody.open_body
     fast: list[bool] = []
 
-    def open_body(
-        response: httpx.Response, pool: _fastbody.BufferPool | None = None
-    ) -> _fastbody.FastBody | None:
-        body = real(response, pool) if request.param == "fast" else None
+    def open_body(response: httpx.Response) -> _fastbody.FastBody | None:
+        body = real(response) if request.param == "fast" else None
         fast.append(body is not None)
         return body
 

@@ -31,11 +31,9 @@ def opened(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     reasons: list[str | None] = []
     real = _fastbody.open_body
 
-    def open_body(
-        response: httpx.Response, pool: _fastbody.BufferPool | None = None
-    ) -> _fastbody.FastBody | None:
+    def open_body(response: httpx.Response) -> _fastbody.FastBody | None:
         reasons.append(_fastbody.why_not(response))
-        return real(response, pool)
+        return real(response)
 
     monkeypatch.setattr(_fastbody, "open_body", open_body)
     return reasons
@@ -284,38 +282,3 @@ def test_cli_no_checksum(
     assert "sha256        not computed (--no-checksum)" in capsys.readouterr().out
     assert main([*argv, "-o", str(tmp_path / "b.mp4"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["sha256"] is None
-
-
-def test_bodies_sharing_a_pool_reuse_its_buffers(client: ModelGates) -> None:
-    """One download's part requests draw their receive buffers from one pool: each body
-    gets the one before's buffer back instead of a new one (flat memory)."""
-    pool = _fastbody.BufferPool()
-    made: list[bytearray] = []
-    real_take = pool.take
-
-    def take() -> bytearray:
-        buffer = real_take()
-        if all(buffer is not seen for seen in made):
-            made.append(buffer)
-        return buffer
-
-    pool.take = take  # type: ignore[method-assign]
-
-    class Sink:
-        received = 0
-
-        def write(self, chunk: Any, release: Any = None) -> None:
-            self.received += len(chunk)
-            if release is not None:
-                release()
-
-    for _ in range(3):
-        with open_stream(client._http, "job-demo", 0) as video:
-            body = _fastbody.open_body(video.response, pool)
-            assert body is not None
-            sink = Sink()
-            while not body.done:
-                body.pump(sink)
-            body.close()
-            assert sink.received == int(video.headers["content-length"])
-    assert len(made) == 1  # without a hasher each buffer comes back at once: one in all

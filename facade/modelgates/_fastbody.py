@@ -214,37 +214,15 @@ def why_not(response: httpx.Response) -> str | None:
     return found if isinstance(found, str) else None
 
 
-class BufferPool:
-    """Receive buffers shared by the fast bodies of one download, made once and reused.
-
-    ``_parallel`` opens a fast body per part request, dozens of them on several threads:
-    a fresh 1 MiB buffer each time leaves glibc's per-thread arenas holding more and more
-    (peak RSS measured growing with the file, +9 MiB from 128 MiB to 2 GiB); from a pool
-    the memory stays what the connections in flight need."""
-
-    def __init__(self) -> None:
-        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-
-    def take(self) -> bytearray:
-        try:
-            return self._free.get_nowait()
-        except queue.Empty:
-            return bytearray(BUFFER_SIZE)
-
-    def give(self, buffer: bytearray) -> None:
-        self._free.put(buffer)
-
-
-def open_body(response: httpx.Response, pool: BufferPool | None = None) -> FastBody | None:
+def open_body(response: httpx.Response) -> FastBody | None:
     """The fast body of ``response``, or None (then read it with httpx; the reason is
-    logged at DEBUG). The caller ends it with ``close()`` (sync) or ``aclose()``. Its
-    buffers come from ``pool`` (and go back there when it ends), else from its own."""
+    logged at DEBUG). The caller ends it with ``close()`` (sync) or ``aclose()``."""
     found = _inspect(response)
     if isinstance(found, str):
         logger.debug("download fast path does not apply: %s", found)
         return None
     asynchronous = isinstance(response.stream, httpx.AsyncByteStream)
-    return FastBody(found, asynchronous=asynchronous, pool=pool or BufferPool())
+    return FastBody(found, asynchronous=asynchronous)
 
 
 def _receive_timeout(sock: socket.socket, seconds: float | None) -> None:
@@ -261,7 +239,7 @@ def _receive_timeout(sock: socket.socket, seconds: float | None) -> None:
 class FastBody:
     """The rest of one response body, read straight from its socket (module docstring)."""
 
-    def __init__(self, wire: _Wire, *, asynchronous: bool, pool: BufferPool) -> None:
+    def __init__(self, wire: _Wire, *, asynchronous: bool) -> None:
         self._wire = wire
         self._asynchronous = asynchronous
         self._prefix = wire.prefix
@@ -276,7 +254,6 @@ class FastBody:
         else:
             self._sock = wire.sock
         self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        self._pool = pool
         self._made = 0
         self._last_bytes = time.monotonic()
         self._started = False
@@ -290,16 +267,8 @@ class FastBody:
     def _buffer(self) -> bytearray:
         if self._made < BUFFERS and self._free.empty():
             self._made += 1
-            return self._pool.take()
+            return bytearray(BUFFER_SIZE)
         return self._free.get()
-
-    def _return_buffers(self) -> None:
-        """The buffers back to the pool (those a hasher still holds are left to it)."""
-        while True:
-            try:
-                self._pool.give(self._free.get_nowait())
-            except queue.Empty:
-                return
 
     def take_moved(self) -> int:
         """Bytes handed to the sink since the last call (counted even when ``pump`` raised)."""
@@ -387,14 +356,12 @@ class FastBody:
         """Sync: close the connection (httpcore never saw the body: it must not be reused)."""
         if not self._closed:
             self._closed = True
-            self._return_buffers()
             self._wire.connection.close()
 
     async def aclose(self) -> None:
         """Async: close our duplicate, then the connection, even when cancelled."""
         if not self._closed:
             self._closed = True
-            self._return_buffers()
             self._sock.close()
             import anyio
 

@@ -844,10 +844,11 @@ class _Engine:
     """Connections fetching parts of one file; the calling thread coordinates.
 
     The coordinator (``run``) reports progress, hashes the contiguous start and writes the
-    journal. Each connection claims a run of missing parts, an even share of what is left
-    (so one request each, as a download manager does), and asks for it with one range
-    request; one with nothing left takes the second half of the largest run still in
-    flight, so all connections finish together instead of one finishing a long tail alone.
+    journal. Each connection claims the next run of missing parts in file order (at most
+    ``RUN_BYTES``, an even share of what is left near the end) and asks for it with one
+    range request on its own socket; one with nothing left takes the second half of the
+    largest run still in flight, so all connections finish together instead of one
+    finishing a long tail alone.
     A connection that breaks asks again from the exact byte it reached. All shared state is
     guarded by ``_lock``; ``_changed`` wakes the coordinator when a part completes.
     """
@@ -1081,8 +1082,9 @@ class _Engine:
     # -- which bytes each connection fetches (lock held) -------------------------------------
 
     def _claim(self, worker: int, offset: int = 0) -> _Run | None:
-        """The next run for ``worker``: an even share of the missing parts from the first
-        one (reaching past ``offset``, the probe's bytes), else half of another's tail."""
+        """The next run for ``worker``: from the first missing part, ``RUN_BYTES`` or an even
+        share of what is missing, whichever is less (reaching past ``offset``, the probe's
+        bytes), else half of another's tail."""
         if self._stopping or worker >= self.limit:
             return None
         try:
