@@ -753,3 +753,45 @@ def test_automatic_mode_stops_probing_once_the_first_mib_can_no_longer_come_fast
         result = client.videos.download(job.id, tmp_path / "v.mp4")
     assert result.sha256 == job.outputs[0].sha256 == _sha256(tmp_path / "v.mp4")
     assert len(probed) == 1 and 0 < probed[0] < _parallel.PROBE_BYTES
+
+
+def test_download_all_shares_the_automatic_connections_among_the_downloads_at_once() -> None:
+    from modelgates._parallel import DEFAULT_CONNECTIONS, shared_out
+
+    assert [shared_out(n) for n in (1, 2, 3, 4, 8, 16)] == [8, 4, 2, 2, 1, 1]
+    assert shared_out(1) == DEFAULT_CONNECTIONS
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_download_all_of_as_many_outputs_as_connections_splits_none_of_them(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, driver: str
+) -> None:
+    """Eight downloads at once already fill what eight connections would: none is split,
+    where the same body alone is (split ones ran at half the speed on a fast link)."""
+    from modelgates import _parallel
+
+    monkeypatch.setattr(_parallel, "MIN_PARALLEL", 2 * MiB)
+    job = emulator.add_job(outputs=[Output.generated(4 * MiB, seed=50 + i) for i in range(8)])
+    with (
+        LinkEmulator(("127.0.0.1", emulator.port), conn_rate=8e6) as link,
+        ModelGates(api_key=KEY, base_url=f"http://127.0.0.1:{link.port}/api/v1") as client,
+    ):
+        base_url = f"http://127.0.0.1:{link.port}/api/v1"
+        before = len(_content_requests(emulator))
+        client.videos.download(job.id, tmp_path / "alone.mp4", index=3)
+        alone = len(_content_requests(emulator)) - before
+        before += alone
+        if driver == "sync":
+            results = client.videos.download_all(job.id, tmp_path / "all", max_concurrency=8)
+        else:
+
+            async def go() -> list[DownloadResult]:
+                async with AsyncModelGates(api_key=KEY, base_url=base_url) as aclient:
+                    return await aclient.videos.download_all(
+                        job.id, tmp_path / "all", max_concurrency=8
+                    )
+
+            results = anyio.run(go)
+    assert alone > 1  # alone, the body is split
+    assert len(_content_requests(emulator)) - before == 8  # one request per output
+    assert [r.sha256 for r in results] == [o.sha256 for o in job.outputs]

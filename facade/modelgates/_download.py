@@ -121,6 +121,8 @@ class DownloadOptions:
     extra_query: dict[str, Any] = attrs.field(factory=dict)
     #: None: automatic (``_parallel``); 1: one connection, exactly as before; N: N ranges.
     connections: int | None = None
+    #: The most connections automatic mode uses (``download_all`` shares them out).
+    auto_connections: int = _parallel.DEFAULT_CONNECTIONS
 
 
 def _strong_validator(headers: httpx.Headers) -> str | None:
@@ -162,7 +164,10 @@ class _Download:
             self.writer = self._writer()
             #: Whether (and how) the body is fetched over several connections.
             self.parallel = _parallel.Plan(
-                self.target, _parallel.check_connections(options.connections), options.resume
+                self.target,
+                _parallel.check_connections(options.connections),
+                options.resume,
+                options.auto_connections,
             )
             parts = self.parallel.continue_in_one(self)
         if parts is not None:

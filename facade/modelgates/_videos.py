@@ -28,7 +28,7 @@ from . import _adapter
 from ._docs import share_docstrings
 from ._download import DownloadOptions, ProgressCallback, download, download_async
 from ._errors import carrying_job_id
-from ._parallel import check_connections
+from ._parallel import check_connections, shared_out
 from ._requests import VideoRequestFields, request_fields
 from ._retry import RetryPolicy
 from ._stream import AsyncVideoStream, VideoStream, open_async_stream, open_stream
@@ -84,6 +84,25 @@ def _download_options(
         extra_query=request.query,
         connections=check_connections(connections),
     )
+
+
+def _all_options(
+    config: ClientConfig,
+    overwrite: bool,
+    checksum: bool,
+    request: RequestOptions,
+    connections: int | None,
+) -> DownloadOptions:
+    """``download_all``'s settings for each of its downloads (``index`` set per output)."""
+    return _download_options(
+        config, 0, overwrite, None, True, None, None, request, checksum, connections
+    )
+
+
+def _shared(options: DownloadOptions, max_concurrency: int, outputs: int) -> DownloadOptions:
+    """Automatic connections shared out among the downloads that run at once."""
+    at_once = min(max(1, max_concurrency), outputs)
+    return attrs.evolve(options, auto_connections=shared_out(at_once))
 
 
 def _given(typed: Mapping[str, Any], extra_body: object) -> dict[str, Any]:
@@ -254,26 +273,24 @@ class Videos:
         connections: int | None = None,
     ) -> list[DownloadResult]:
         """Every output of a completed job into ``directory``, ``max_concurrency`` at a
-        time; results in index order. ``checksum`` as for ``download``."""
+        time; results in index order. ``checksum`` as for ``download``; automatic
+        ``connections`` share 8 among the downloads that run at once."""
         extras = request_options(extra_headers, extra_query, timeout)
         check_connections(connections)
         indices = output_indices(self._get(_adapter.get_request(check_job_id(job_id)), extras))
         target = _directory(directory)
+        options = _all_options(self._config, overwrite, checksum, extras, connections)
+        options = _shared(options, max_concurrency, len(indices))
         with ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
             # Each in a copy of this context, so its messages speak the caller's Wording.
             futures = [
                 pool.submit(
                     contextvars.copy_context().run,
-                    self.download,
+                    download,
+                    self._http,
                     job_id,
                     target,
-                    index=i,
-                    overwrite=overwrite,
-                    checksum=checksum,
-                    timeout=extras.timeout,
-                    extra_headers=extras.headers,
-                    extra_query=extras.query,
-                    connections=connections,
+                    attrs.evolve(options, index=i),
                 )
                 for i in indices
             ]
@@ -549,19 +566,13 @@ class AsyncVideos:
         target = await anyio.to_thread.run_sync(_directory, directory)
         results: dict[int, DownloadResult] = {}
         limiter = anyio.CapacityLimiter(max(1, max_concurrency))
+        options = _all_options(self._config, overwrite, checksum, extras, connections)
+        options = _shared(options, max_concurrency, len(indices))
 
         async def one(index: int) -> None:
             async with limiter:
-                results[index] = await self.download(
-                    job_id,
-                    target,
-                    index=index,
-                    overwrite=overwrite,
-                    checksum=checksum,
-                    timeout=extras.timeout,
-                    extra_headers=extras.headers,
-                    extra_query=extras.query,
-                    connections=connections,
+                results[index] = await download_async(
+                    self._http, job_id, target, attrs.evolve(options, index=index)
                 )
 
         async with anyio.create_task_group() as group:
