@@ -24,6 +24,7 @@ import anyio
 import pytest
 
 from modelgates import (
+    APIStatusError,
     AsyncModelGates,
     DownloadResult,
     InvalidParameterError,
@@ -691,7 +692,7 @@ def test_runs_go_in_file_order_each_connection_asking_for_its_next_one_on_the_sa
     emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Runs in file order keep the hashed start close behind the newest byte; a connection
-    asks for its next run on the socket it has (its window open), not on a new one."""
+    asks for its next run on a socket already open (its window open), not on a new one."""
     from modelgates import _parallel
 
     monkeypatch.setattr(_parallel, "RUN_BYTES", 3 * MiB)  # three reads of 1 MiB each
@@ -795,3 +796,73 @@ def test_download_all_of_as_many_outputs_as_connections_splits_none_of_them(
     assert alone > 1  # alone, the body is split
     assert len(_content_requests(emulator)) - before == 8  # one request per output
     assert [r.sha256 for r in results] == [o.sha256 for o in job.outputs]
+
+
+class _StallThenForbidHandler(BaseHTTPRequestHandler):
+    """Serves BODY to ``bytes=0-``; the first closed range gets its headers and a few bytes,
+    then nothing for ``stall`` seconds; every later one a 403 (which no retry helps)."""
+
+    body = b""
+    stall = 30.0
+    lock = threading.Lock()
+    stalled = False
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        size = len(self.body)
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        assert match is not None
+        start = int(match.group(1))
+        end = int(match.group(2)) + 1 if match.group(2) else size
+        with self.lock:
+            first_closed = bool(match.group(2)) and not _StallThenForbidHandler.stalled
+            if first_closed:
+                _StallThenForbidHandler.stalled = True
+        if match.group(2) and not first_closed:
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(206)
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        self.send_header("Content-Length", str(end - start))
+        self.send_header("ETag", '"fixed"')
+        self.end_headers()
+        if first_closed:
+            self.wfile.write(self.body[start : start + 1024])
+            self.wfile.flush()
+            time.sleep(self.stall)
+            return
+        self.wfile.write(self.body[start:end])
+
+
+@pytest.mark.anyio
+async def test_async_failure_with_a_part_stalled_mid_body_ends_the_download(
+    tmp_path: Path,
+) -> None:
+    """A part that fails for good while another waits for bytes of a stalled link ends the
+    download with that failure, at once: the stalled read in the portal is cancelled
+    (leaving the portal used to wait for it, and then for ever)."""
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        block_on_close = False
+
+    _StallThenForbidHandler.body = os.urandom(2 * MiB)
+    _StallThenForbidHandler.stalled = False
+    server = Server(("127.0.0.1", 0), _StallThenForbidHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
+    try:
+        with anyio.fail_after(15):  # a guard: the stall is 30 s
+            async with AsyncModelGates(api_key=KEY, base_url=base) as client:
+                with pytest.raises(APIStatusError) as raised:
+                    await client.videos.download("job-x", tmp_path / "v.mp4", connections=4)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert raised.value.status_code == 403
+    assert not (tmp_path / "v.mp4").exists()

@@ -93,7 +93,7 @@ class SlowStart:
         now = time.monotonic()
         idle = now - self._last
         if idle >= RTO:
-            self.window = max(float(INIT_WINDOW), self.window / 2 ** int(idle / RTO))
+            self.window = max(float(INIT_WINDOW), self.window * 0.5 ** min(int(idle / RTO), 64))
         start = max(now, self._free_at)
         self._free_at = start + n * self.rtt / self.window
         self.window += n

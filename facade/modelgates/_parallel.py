@@ -12,17 +12,21 @@ How it is decided, without an extra round trip:
   ``200`` and the body is read as before. A ``206`` naming the total length, with a strong
   validator (ETag, else Last-Modified), says ranges work.
 - Automatic mode (``connections=None``) reads the first ``PROBE_BYTES`` on that one
-  connection and times them. At ``FAST_SINGLE`` bytes/s or more (loopback, a LAN, an
-  uncapped link) it carries on with that connection: one stream is then as fast as several
-  and cheaper. Bodies under ``MIN_PARALLEL`` stay on one connection too.
-- Otherwise ``DEFAULT_CONNECTIONS`` connections (or ``connections=N``) fetch the rest in
+  connection and times them, waiting no longer than they take at ``FAST_SINGLE``. At that
+  rate or more (loopback, a LAN, an uncapped link) it carries on with that connection: one
+  stream is then as fast as several and cheaper. Bodies under ``MIN_PARALLEL`` stay on one
+  connection too.
+- Otherwise ``DEFAULT_CONNECTIONS`` connections (``download_all`` shares them out among the
+  downloads it runs at once: ``shared_out``; or ``connections=N``) fetch the rest in
   runs of up to ``RUN_BYTES``, claimed in file order, each one request with ``If-Range``: a
   video replaced on the server is answered with a ``200`` and never spliced. The first
   connection simply keeps reading the probe's answer.
-- Each connection asks for its next run on the socket it already has (keep-alive, through
-  httpx's pool): a new TCP connection starts with a small window that takes several round
-  trips to open (slow start), an open one carries on at full speed after one round trip.
-  So a download uses about one socket per connection, as aria2c does, not one per run.
+- A connection asks for its next run on a socket already open (keep-alive: each answer is
+  read to its end, so httpx's pool keeps the socket): a new TCP connection starts with a
+  small window that takes several round trips to open (slow start), an open one carries on
+  at full speed after one round trip. So a download uses about one socket per connection,
+  as aria2c does, not one per run; the probe's socket (``bytes=0-``, cut short) and those
+  of answers cut short by a taken tail are closed.
 - A connection with nothing left to claim takes the second half of the longest run still
   in flight (``MIN_STEAL``), so the connections finish together rather than one of them
   finishing a long tail alone.
@@ -115,7 +119,8 @@ MAX_PART: Final = MiB
 MIN_PART: Final = 256 * 1024
 #: A connection with nothing left takes the second half of another's tail (the whole parts
 #: after the one being written) when that tail is two parts or more and at least this
-#: long: a new request costs two round trips (connect, then the first byte).
+#: long: the new request costs a round trip, and the other connection its socket (its
+#: answer is cut short), so the next one it opens starts slow.
 MIN_STEAL: Final = 512 * 1024
 #: The most one request asks for: runs in file order keep the contiguous start (what the
 #: sha256 has seen) close behind the newest byte, so the hash is done soon after the bytes
@@ -123,7 +128,7 @@ MIN_STEAL: Final = 512 * 1024
 RUN_BYTES: Final = 16 * MiB
 #: The journal is rewritten at most this often (seconds), and once more at the end.
 JOURNAL_INTERVAL: Final = 0.5
-#: How long a stop waits for each connection's thread.
+#: How long a stop waits for the connections' threads.
 _JOIN_SECONDS: Final = 2.0
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
@@ -302,8 +307,11 @@ class _ChunkBody:
             if taken == self._length:
                 # The run ended with the body: read on to its end (nothing is left), so
                 # the connection goes back to the pool for the next part, its window open.
-                for _ in self._chunks:
-                    pass
+                # A failure here, or more bytes than announced, only costs that reuse.
+                with contextlib.suppress(APIConnectionError):
+                    for extra in self._chunks:
+                        if extra:
+                            break
             raise
 
 
@@ -697,10 +705,16 @@ class Plan:
                 engine.stop()
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(ended.wait)
+                    # A connection still waiting for a chunk (a stalled link) is in the
+                    # portal: cancel it, or leaving the portal would wait for it.
+                    await portal.stop(cancel_remaining=True)
                 raise
             except Exception as exc:
                 await anyio.lowlevel.checkpoint_if_cancelled()  # the cancellation, as such
                 failure = exc
+                # As above; this cancels the rest of this block too (the portal's task
+                # group encloses it): nothing may follow here.
+                await portal.stop(cancel_remaining=True)
         if failure is not None:
             raise failure  # outside the portal, so not wrapped in an exception group
         return True
@@ -862,7 +876,7 @@ class _Engine:
     The coordinator (``run``) reports progress, hashes the contiguous start and writes the
     journal. Each connection claims the next run of missing parts in file order (at most
     ``RUN_BYTES``, an even share of what is left near the end) and asks for it with one
-    range request on its own socket; one with nothing left takes the second half of the
+    range request on an open socket; one with nothing left takes the second half of the
     largest run still in flight, so all connections finish together instead of one
     finishing a long tail alone.
     A connection that breaks asks again from the exact byte it reached. All shared state is
@@ -890,6 +904,10 @@ class _Engine:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._state: list[str] = ["missing"] * self.parts  # missing | active | done
+        #: Parts done, and the first part not done (the contiguous start): kept as parts
+        #: complete, so no step under the lock scans every part (thousands in a big file).
+        self._done = 0
+        self._front = 0
         self._runs: list[_Run] = []  # in flight
         self._error: BaseException | None = None
         self._stopping = False
@@ -914,6 +932,7 @@ class _Engine:
                 if 0 <= part < self.parts:
                     self._state[part] = "done"
             self._journaled = {p for p in done if 0 <= p < self.parts}
+            self._done = len(self._journaled)
             self.job.progress.done = len(self._journaled) * self.part_size
         self._fd = os.open(self.path, os.O_RDWR)
         _locked_by_another(self._fd)  # ours now (or already our writer's)
@@ -1031,15 +1050,18 @@ class _Engine:
             self._coordinate()
         finally:
             self.stop()
+            # One wait for them all: a connection waiting for a chunk of a stalled link
+            # ends only at its read timeout (it then closes the file, ``_connection``).
+            deadline = time.monotonic() + _JOIN_SECONDS
             for thread in self._threads:
-                thread.join(_JOIN_SECONDS)
+                thread.join(max(0.0, deadline - time.monotonic()))
             if self._first is not None:  # never started: close the probe's connection
                 self._first.close()
                 self._first = None
         self._hash_contiguous()
         with self._lock:
             error = self._error
-            finished = all(s == "done" for s in self._state)
+            finished = self._all_done()
         if error is not None:
             raise error
         if not finished:
@@ -1053,39 +1075,43 @@ class _Engine:
         self._close_fd()
         self.plan.engine = None
 
+    def _all_done(self) -> bool:
+        """(lock held)"""
+        return self._done == self.parts
+
     def _coordinate(self) -> None:
         last_journal = time.monotonic()
+        journaled = len(self._journaled)
         while True:
             with self._lock:
                 self._changed.wait(0.1)
-                finished = all(s == "done" for s in self._state)
+                finished = self._all_done()
                 # No connection left while parts are missing would wait forever: stop.
                 failed = self._error is not None or self._stopping or self._users == 0
                 received, self._received = self._received, 0
-                done = [p for p, s in enumerate(self._state) if s == "done"]
+                now = time.monotonic()
+                due = now - last_journal >= JOURNAL_INTERVAL and self._done != journaled
+                done = [p for p, s in enumerate(self._state) if s == "done"] if due else []
             if received:
                 self.source.call(functools.partial(self.job.advance, received))
             self._hash_contiguous()
             if finished or failed:
                 return
-            now = time.monotonic()
-            if now - last_journal >= JOURNAL_INTERVAL and set(done) != self._journaled:
+            if due:
                 last_journal = now
                 os.fdatasync(self._fd)
                 assert self._journal is not None
                 self._journal.write(done)
                 self._journaled = set(done)
+                journaled = len(done)
 
     def _hash_contiguous(self) -> None:
         """Hash (and count) the bytes from where the hash stands to the first missing
         part: the writer's hasher sees the file in order."""
         with self._lock:
-            end = 0
-            for state in self._state:
-                if state != "done":
-                    break
-                end += self.part_size
-            end = min(end, self.total)
+            while self._front < self.parts and self._state[self._front] == "done":
+                self._front += 1
+            end = min(self._front * self.part_size, self.total)
             fd = self._fd
         writer = self.job.writer
         while self._hashed_to < end:
@@ -1154,6 +1180,7 @@ class _Engine:
         part = run.part
         while part < self.parts and min((part + 1) * self.part_size, self.total) <= run.offset:
             self._state[part] = "done"
+            self._done += 1
             self._budgets.pop(part, None)
             part += 1
         if part != run.part:
@@ -1204,7 +1231,7 @@ class _Engine:
         with self._lock:
             while not self._stopping and worker < self.limit:
                 run = self._claim(worker)
-                if run is not None or all(s == "done" for s in self._state):
+                if run is not None or self._all_done():
                     return run
                 self._changed.wait(0.1)
         return None
