@@ -444,6 +444,10 @@ class _ProbeClock:
     def wants_more(self) -> bool:
         return self.received < PROBE_BYTES and self.seconds_left() > 0
 
+    def slice(self) -> float:
+        """How long the next read of the probe may wait (never 0: that is no limit)."""
+        return max(self.seconds_left(), 1e-6)
+
     def rate(self) -> float:
         seconds = time.monotonic() - self._start
         return self.received / seconds if seconds > 0 else float("inf")
@@ -606,7 +610,7 @@ class Plan:
                 try:
                     while not body.done and clock.wants_more():
                         try:
-                            body.pump(job.writer, max(clock.seconds_left(), 1e-6))
+                            body.pump(job.writer, clock.slice())
                         finally:
                             job.advance(body.take_moved())
                         clock.tick(job.writer.bytes_written)
@@ -653,9 +657,7 @@ class Plan:
                 try:
                     while not body.done and clock.wants_more():
                         try:
-                            await anyio.to_thread.run_sync(
-                                body.pump, job.writer, max(clock.seconds_left(), 1e-6)
-                            )
+                            await anyio.to_thread.run_sync(body.pump, job.writer, clock.slice())
                         finally:
                             job.advance(body.take_moved())
                         clock.tick(job.writer.bytes_written)

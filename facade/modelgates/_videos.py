@@ -92,16 +92,13 @@ def _all_options(
     checksum: bool,
     request: RequestOptions,
     connections: int | None,
+    at_once: int,
 ) -> DownloadOptions:
-    """``download_all``'s settings for each of its downloads (``index`` set per output)."""
-    return _download_options(
+    """``download_all``'s settings for each of its downloads (``index`` set per output),
+    the automatic connections shared out among the ``at_once`` that run together."""
+    options = _download_options(
         config, 0, overwrite, None, True, None, None, request, checksum, connections
     )
-
-
-def _shared(options: DownloadOptions, max_concurrency: int, outputs: int) -> DownloadOptions:
-    """Automatic connections shared out among the downloads that run at once."""
-    at_once = min(max(1, max_concurrency), outputs)
     return attrs.evolve(options, auto_connections=shared_out(at_once))
 
 
@@ -279,8 +276,8 @@ class Videos:
         check_connections(connections)
         indices = output_indices(self._get(_adapter.get_request(check_job_id(job_id)), extras))
         target = _directory(directory)
-        options = _all_options(self._config, overwrite, checksum, extras, connections)
-        options = _shared(options, max_concurrency, len(indices))
+        at_once = min(max(1, max_concurrency), len(indices))
+        options = _all_options(self._config, overwrite, checksum, extras, connections, at_once)
         with ThreadPoolExecutor(max_workers=max(1, max_concurrency)) as pool:
             # Each in a copy of this context, so its messages speak the caller's Wording.
             futures = [
@@ -566,8 +563,8 @@ class AsyncVideos:
         target = await anyio.to_thread.run_sync(_directory, directory)
         results: dict[int, DownloadResult] = {}
         limiter = anyio.CapacityLimiter(max(1, max_concurrency))
-        options = _all_options(self._config, overwrite, checksum, extras, connections)
-        options = _shared(options, max_concurrency, len(indices))
+        at_once = min(max(1, max_concurrency), len(indices))
+        options = _all_options(self._config, overwrite, checksum, extras, connections, at_once)
 
         async def one(index: int) -> None:
             async with limiter:
