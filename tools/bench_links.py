@@ -283,6 +283,17 @@ def _room(directory: Path) -> int:
     return free
 
 
+def _mib_list(text: str) -> list[int]:
+    """``--rss-sizes``: whole MiB, comma-separated, each above 0."""
+    try:
+        sizes = [int(n) * MiB for n in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not MiB separated by commas") from None
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: each size must be above 0 MiB")
+    return sizes
+
+
 def _label(size: int) -> str:
     return f"{size // GiB} GiB" if size % GiB == 0 else f"{size // MiB} MiB"
 
@@ -293,12 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks-links.md"))
     parser.add_argument(
         "--rss-sizes",
+        type=_mib_list,
         default="128,2048,4096",
         help="MiB of the peak RSS rows, growing (default 128,2048,4096)",
     )
     args = parser.parse_args(argv)
     size = args.size * MiB
-    rss_sizes = [int(n) * MiB for n in args.rss_sizes.split(",")]
+    rss_sizes: list[int] = args.rss_sizes
     small = rss_sizes[0]
     nginx = bench._ensure_nginx()
     if nginx is None:
