@@ -330,6 +330,69 @@ def _download_from(
         server.server_close()
 
 
+class _FlakyPartHandler(BaseHTTPRequestHandler):
+    """Serves BODY with ranges, but answers the closed range from ``flaky_start`` with 503
+    ``flaky_times`` times."""
+
+    body = b""
+    flaky_start = MiB
+    flaky_times = 0
+    lock = threading.Lock()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        size = len(self.body)
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        start = int(match.group(1)) if match else 0
+        end = int(match.group(2)) + 1 if match and match.group(2) else size
+        with self.lock:
+            flaky = bool(match and match.group(2)) and start == self.flaky_start
+            if flaky and _FlakyPartHandler.flaky_times > 0:
+                _FlakyPartHandler.flaky_times -= 1
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        self.send_response(206 if match else 200)
+        if match:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(end - start))
+        self.send_header("ETag", '"fixed"')
+        self.end_headers()
+        self.wfile.write(self.body[start:end])
+
+
+def test_a_part_out_of_retries_ends_the_download_and_never_lands_a_wrong_file(
+    tmp_path: Path, sleeps: Sleeps
+) -> None:
+    # The part from 1 MiB is answered 503 on its first try and its 3 retries: its budget is
+    # spent, so the download fails. (It used to go on with a second round of retries, as
+    # one stream from the parts' contiguous start, appended where the writer's own file
+    # stood: a file of the right length and reported sha256, with the wrong bytes.)
+    _FlakyPartHandler.body = os.urandom(2 * MiB)
+    _FlakyPartHandler.flaky_times = 4
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyPartHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    policy = RetryPolicy(max_retries=3, sleep=sleeps, async_sleep=sleeps.async_sleep)
+    dest = tmp_path / "v.mp4"
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
+        with ModelGates(api_key=KEY, base_url=base, retry=policy) as client:
+            with pytest.raises(APIStatusError, match="503"):
+                client.videos.download("job-x", dest, connections=4)
+            assert not dest.exists() and leftovers(tmp_path) == []
+            assert _FlakyPartHandler.flaky_times == 0
+            result = client.videos.download("job-x", dest, connections=4)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert dest.read_bytes() == _FlakyPartHandler.body
+    assert result.sha256 == hashlib.sha256(_FlakyPartHandler.body).hexdigest()
+
+
 def test_a_wrong_content_range_falls_back_to_one_connection(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -429,6 +492,22 @@ async def test_async_parts_through_the_async_pool(emulator: Emulator, tmp_path: 
     assert result.sha256 == job.outputs[0].sha256 == _sha256(tmp_path / "v.mp4")
     requests = _content_requests(emulator)
     assert len(requests) > 2 and all("if-range" in r for r in requests[1:])
+
+
+@pytest.mark.anyio
+async def test_async_parts_reuse_their_sockets_on_loopback_without_a_failure(
+    small_runs: None, emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # On loopback anyio reads ahead past an answer's headers: a fast body that takes those
+    # bytes must leave anyio waiting for new ones, or the next answer on that socket reads
+    # as the server gone ("Server disconnected without sending a response").
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=23)])
+    with caplog.at_level(logging.INFO, logger="modelgates"):
+        async with AsyncModelGates(api_key=KEY, base_url=emulator.base_url) as client:
+            result = await client.videos.download(job.id, tmp_path / "v.mp4", connections=4)
+    assert result.sha256 == job.outputs[0].sha256 == _sha256(tmp_path / "v.mp4")
+    assert len(_content_requests(emulator)) > 8  # one part per request: sockets reused
+    assert "retrying" not in caplog.text
 
 
 @pytest.mark.anyio
@@ -688,11 +767,14 @@ def test_claims_are_even_shares_then_halves_of_the_longest_tail() -> None:
     assert engine._claim(1) is None  # every tail is within one part: nothing worth taking
 
 
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 def test_runs_go_in_file_order_each_connection_asking_for_its_next_one_on_the_same_socket(
-    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asynchronous: bool
 ) -> None:
     """Runs in file order keep the hashed start close behind the newest byte; a connection
-    asks for its next run on a socket already open (its window open), not on a new one."""
+    asks for its next run on a socket already open (its window open), not on a new one:
+    each part's fast body hands its connection back to the pool (sync, and async through
+    the portal: anyio's read-ahead state reset too, else the next answer reads as EOF)."""
     from modelgates import _parallel
 
     monkeypatch.setattr(_parallel, "RUN_BYTES", 3 * MiB)  # three reads of 1 MiB each
@@ -716,11 +798,18 @@ def test_runs_go_in_file_order_each_connection_asking_for_its_next_one_on_the_sa
     monkeypatch.setattr(_parallel._Engine, "_steal", steal)
     size = 24 * MiB
     job = emulator.add_job(outputs=[Output.generated(size, seed=36)])
-    with (
-        LinkEmulator(("127.0.0.1", emulator.port), conn_rate=8e6) as link,
-        ModelGates(api_key=KEY, base_url=f"http://127.0.0.1:{link.port}/api/v1") as client,
-    ):
-        result = client.videos.download(job.id, tmp_path / "v.mp4", connections=2)
+    with LinkEmulator(("127.0.0.1", emulator.port), conn_rate=8e6) as link:
+        base = f"http://127.0.0.1:{link.port}/api/v1"
+        if asynchronous:
+
+            async def download() -> DownloadResult:
+                async with AsyncModelGates(api_key=KEY, base_url=base) as client:
+                    return await client.videos.download(job.id, tmp_path / "v.mp4", connections=2)
+
+            result = anyio.run(download)
+        else:
+            with ModelGates(api_key=KEY, base_url=base) as client:
+                result = client.videos.download(job.id, tmp_path / "v.mp4", connections=2)
         sockets = link.connections
     assert result.sha256 == job.outputs[0].sha256 == _sha256(tmp_path / "v.mp4")
     assert claimed == sorted(claimed) and len(claimed) >= size // (3 * MiB) - 1

@@ -260,6 +260,12 @@ class _Download:
     def retry_delay(self, exc: Exception) -> float:
         """How long to wait before trying again after ``exc``; re-raises it when the
         budget is spent or the failure is not worth retrying."""
+        if self.parallel.engine is not None and not isinstance(exc, _parallel.RangesFailed):
+            # From the parts (a part out of its own budget, retried with the same policy):
+            # the download ends here, and ``close`` parks the parts for a later call. One
+            # more round as a single stream would continue this writer's file from bytes
+            # that the parts hold in theirs.
+            raise exc
         if isinstance(exc, APIStatusError):
             if exc.status_code not in RETRY_STATUSES:
                 raise exc
