@@ -17,10 +17,13 @@ h11 and anyio internals, each named in the reason when it is missing, so an upgr
 moves one makes downloads take the general path (slower, never wrong) and
 ``tests/test_fastbody.py`` fails naming what moved.
 
-What h11 (and anyio, for async) had already read past the headers is taken first. The
-connection is closed afterwards, never pooled: httpcore never saw the body, so its state is
-no longer the truth (``close`` does it; httpcore's own response close would too, as the
-exchange never reached DONE, and ``tests/test_fastbody.py`` checks the pool is empty).
+What h11 (and anyio, for async) had already read past the headers is taken first. A
+download's connection is closed afterwards, never pooled: httpcore never saw the body, so
+its state is no longer the truth (``close`` does it; httpcore's own response close would
+too, as the exchange never reached DONE, and ``tests/test_fastbody.py`` checks the pool is
+empty). A part of a parallel download, read to its end, instead hands its connection back
+(``hand_back``: h11 and anyio set to where reading the body themselves would have left
+them), so the next part goes out on the same socket.
 
 Async: the event loop has stopped reading the socket (anyio pauses it between reads), so a
 worker thread reads a duplicate of its file descriptor; the driver hands the body to the
@@ -78,12 +81,15 @@ class _Wire:
         prefix: list[bytes],
         remaining: int,
         read_timeout: float | None,
+        protocol: Any = None,
     ) -> None:
         self.connection = connection  # httpcore's (Async)HTTP11Connection
         self.sock = sock
         self.prefix = prefix
         self.remaining = remaining
         self.read_timeout = read_timeout
+        #: Async: anyio's protocol, whose queue of bytes read ahead went into ``prefix``.
+        self.protocol = protocol
 
 
 def _attr(obj: object, name: str, owner: str) -> Any:
@@ -171,11 +177,12 @@ def _inspect_connection(response: httpx.Response) -> _Wire | str:
     buffered = bytes(_attr(state, "_receive_buffer", "h11 Connection"))
     inner = _attr(network, "_stream", f"modelgates {type(network).__name__}")
     prefix = [buffered]
+    protocol = None
     if asynchronous:
         found = _asyncio_socket(inner, prefix)
         if isinstance(found, str):
             return found
-        sock = found
+        sock, protocol = found
     else:
         sock = _attr(inner, "_sock", f"httpcore {type(inner).__name__}")
         if not isinstance(sock, socket.socket) or isinstance(sock, ssl.SSLSocket):
@@ -184,12 +191,13 @@ def _inspect_connection(response: httpx.Response) -> _Wire | str:
     if sum(map(len, prefix)) > remaining:
         return "more bytes arrived than the body holds"
     timeout = response.request.extensions.get("timeout", {}).get("read")
-    return _Wire(connection, sock, prefix, remaining, timeout)
+    return _Wire(connection, sock, prefix, remaining, timeout, protocol)
 
 
-def _asyncio_socket(inner: object, prefix: list[bytes]) -> Any:
-    """The raw socket under httpcore's anyio stream, with what anyio had already read
-    appended to ``prefix``; or why there is none to read from another thread."""
+def _asyncio_socket(inner: object, prefix: list[bytes]) -> tuple[Any, Any] | str:
+    """The raw socket under httpcore's anyio stream and anyio's protocol, with what the
+    protocol had read ahead appended to ``prefix``; or why there is none to read from
+    another thread."""
     anyio_stream = _attr(inner, "_stream", f"httpcore {type(inner).__name__}")
     if type(anyio_stream).__module__ != "anyio._backends._asyncio":
         return f"the async backend is not asyncio ({type(anyio_stream).__module__})"
@@ -202,10 +210,11 @@ def _asyncio_socket(inner: object, prefix: list[bytes]) -> Any:
     if _attr(protocol, "exception", "anyio StreamProtocol") is not None:
         return "the connection already failed"
     prefix.extend(_attr(protocol, "read_queue", "anyio StreamProtocol"))
+    _attr(protocol, "read_event", "anyio StreamProtocol")  # cleared by ``hand_back``
     raw = transport.get_extra_info("socket")
     if raw is None:
         return "the event loop's transport has no socket"
-    return raw
+    return raw, protocol
 
 
 def why_not(response: httpx.Response) -> str | None:
@@ -351,6 +360,50 @@ class FastBody:
             sink.write(view[:got], lambda: self._free.put(buffer))
         else:
             self._free.put(buffer)
+
+    def hand_back(self) -> bool:
+        """After the whole body, give the connection back to httpcore for its next request
+        (keep-alive: a parallel download's next range goes out on the same socket, its TCP
+        window already open). httpcore never saw the body, so this makes its state what
+        reading the body itself would have: h11 at the end of the message with nothing
+        buffered (the bytes it held, and anyio's read-ahead, were this body's start).
+        Returns False when the body is not complete, the server announced a close, or an
+        internal moved: then ``close``/``aclose`` it. Async: call it on the event loop's thread (the
+        socket it reads is then closed: only the duplicate)."""
+        if self._closed or self.remaining or self._prefix:
+            return False
+        import h11
+
+        try:
+            state = _attr(self._wire.connection, "_h11_state", "httpcore HTTP11Connection")
+            reader = _attr(state, "_reader", "h11 Connection")
+            buffered = _attr(state, "_receive_buffer", "h11 Connection")
+            extract = _attr(buffered, "maybe_extract_at_most", "h11 ReceiveBuffer")
+            _attr(reader, "_remaining", "h11 ContentLengthReader")
+        except _Missing as exc:
+            logger.debug("a fast body's connection is closed, not reused: %s", exc)
+            return False
+        if type(reader).__name__ != "ContentLengthReader" or state.their_state is not h11.SEND_BODY:
+            return False
+        extract(len(buffered))
+        protocol = self._wire.protocol
+        if protocol is not None:  # what it had read ahead was taken; it must wait anew
+            protocol.read_queue.clear()
+            protocol.read_event.clear()
+        reader._remaining = 0
+        try:
+            event = state.next_event()
+        except h11.RemoteProtocolError:
+            return False
+        # The server's state after the message (not DONE when it announced a close).
+        if not isinstance(event, h11.EndOfMessage) or state.states[h11.SERVER] is not h11.DONE:
+            return False
+        self._closed = True
+        _receive_timeout(self._sock, None)  # httpcore sets its own timeout on each call
+        if self._asynchronous:
+            self._sock.setblocking(False)
+            self._sock.close()  # the duplicate
+        return True
 
     def close(self) -> None:
         """Sync: close the connection (httpcore never saw the body: it must not be reused)."""
