@@ -223,15 +223,19 @@ def why_not(response: httpx.Response) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def open_body(response: httpx.Response) -> FastBody | None:
+def open_body(
+    response: httpx.Response, buffers: queue.SimpleQueue[bytearray] | None = None
+) -> FastBody | None:
     """The fast body of ``response``, or None (then read it with httpx; the reason is
-    logged at DEBUG). The caller ends it with ``close()`` (sync) or ``aclose()``."""
+    logged at DEBUG). The caller ends it with ``close()`` (sync) or ``aclose()``.
+    ``buffers``: where its receive buffers come from and go back to, shared by bodies one
+    after another (a parallel download's parts), so no body allocates its own."""
     found = _inspect(response)
     if isinstance(found, str):
         logger.debug("download fast path does not apply: %s", found)
         return None
     asynchronous = isinstance(response.stream, httpx.AsyncByteStream)
-    return FastBody(found, asynchronous=asynchronous)
+    return FastBody(found, asynchronous=asynchronous, buffers=buffers)
 
 
 def _receive_timeout(sock: socket.socket, seconds: float | None) -> None:
@@ -248,7 +252,13 @@ def _receive_timeout(sock: socket.socket, seconds: float | None) -> None:
 class FastBody:
     """The rest of one response body, read straight from its socket (module docstring)."""
 
-    def __init__(self, wire: _Wire, *, asynchronous: bool) -> None:
+    def __init__(
+        self,
+        wire: _Wire,
+        *,
+        asynchronous: bool,
+        buffers: queue.SimpleQueue[bytearray] | None = None,
+    ) -> None:
         self._wire = wire
         self._asynchronous = asynchronous
         self._prefix = wire.prefix
@@ -262,7 +272,9 @@ class FastBody:
             self._sock = socket.socket(raw.family, raw.type, raw.proto, fileno=os.dup(raw.fileno()))
         else:
             self._sock = wire.sock
-        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._free: queue.SimpleQueue[bytearray] = (
+            queue.SimpleQueue() if buffers is None else buffers
+        )
         self._made = 0
         self._last_bytes = time.monotonic()
         self._started = False
@@ -274,9 +286,12 @@ class FastBody:
         return self.remaining == 0
 
     def _buffer(self) -> bytearray:
-        if self._made < BUFFERS and self._free.empty():
-            self._made += 1
-            return bytearray(BUFFER_SIZE)
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            if self._made < BUFFERS:
+                self._made += 1
+                return bytearray(BUFFER_SIZE)
         return self._free.get()
 
     def take_moved(self) -> int:

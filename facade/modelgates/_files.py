@@ -280,12 +280,15 @@ class AtomicWriter:
         elif release is not None:
             release()
 
-    def account(self, block: bytes) -> None:
+    def account(self, block: Chunk, release: Release | None = None) -> None:
         """Count and hash bytes that ``_parallel`` wrote at ``bytes_written`` with pwrite
-        (its parts arrive out of order; it hands them here in order)."""
-        if self._sha256 is not None:
-            self._sha256.update(block)
+        (its parts arrive out of order; it hands them here in order, read back into a
+        buffer it reuses once ``release`` is called)."""
         self.bytes_written += len(block)
+        if self._sha256 is not None:
+            self._sha256.update(block, release)
+        elif release is not None:
+            release()
 
     def write_many(self, chunks: list[bytes]) -> None:
         for chunk in chunks:

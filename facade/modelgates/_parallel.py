@@ -72,6 +72,7 @@ import functools
 import json
 import logging
 import os
+import queue
 import re
 import threading
 import time
@@ -126,6 +127,8 @@ MIN_STEAL: Final = 512 * 1024
 #: sha256 has seen) close behind the newest byte, so the hash is done soon after the bytes
 #: are; each run costs its connection one round trip (module docstring: measured sizes).
 RUN_BYTES: Final = 16 * MiB
+#: Blocks of a MiB read back for the sha256 at once: what the hasher may lag behind.
+HASH_BUFFERS: Final = 4
 #: The journal is rewritten at most this often (seconds), and once more at the end.
 JOURNAL_INTERVAL: Final = 0.5
 #: How long a stop waits for the connections' threads.
@@ -332,7 +335,10 @@ class _Part(Protocol):
     status_code: int
     headers: httpx.Headers
 
-    def body(self) -> _Body: ...
+    def body(self, buffers: queue.SimpleQueue[bytearray]) -> _Body:
+        """The body, read into ``buffers`` (shared by the connections, one each at a time)
+        when it takes the fast path."""
+        ...
 
 
 class _Source(Protocol):
@@ -354,8 +360,8 @@ class _SyncPart:
         self.headers = video.headers
         self._video = video
 
-    def body(self) -> _Body:
-        fast = _fastbody.open_body(self._video.response)
+    def body(self, buffers: queue.SimpleQueue[bytearray]) -> _Body:
+        fast = _fastbody.open_body(self._video.response, buffers)
         if fast is not None:
             return _FastPartBody(fast, fast.close, fast.hand_back)
         return _ChunkBody(self._video.iter_bytes(), _nothing, self._video.content_length)
@@ -410,11 +416,11 @@ class _AsyncPart:
         self._video = video
         self._portal = portal
 
-    def body(self) -> _Body:
+    def body(self, buffers: queue.SimpleQueue[bytearray]) -> _Body:
         """The fast body (read in this thread from a duplicate of the socket, handed back
         on the event loop's thread), else httpx's chunks, each fetched through the portal."""
         portal = self._portal
-        fast = portal.call(_fastbody.open_body, self._video.response)
+        fast = portal.call(_fastbody.open_body, self._video.response, buffers)
         if fast is not None:
             return _FastPartBody(
                 fast,
@@ -948,6 +954,10 @@ class _Engine:
         self._journal: _Journal | None = None
         self._journaled: set[int] = set()
         self._hashed_to = 0
+        self._hash_buffers: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        #: The parts' receive buffers: as many as connections read at once.
+        self._part_buffers: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._hash_buffers_made = 0
 
     # -- the file ----------------------------------------------------------------------------
 
@@ -1142,11 +1152,26 @@ class _Engine:
             fd = self._fd
         writer = self.job.writer
         while self._hashed_to < end:
-            block = os.pread(fd, min(MiB, end - self._hashed_to), self._hashed_to)
-            if not block:
+            buffer = self._hash_buffer()
+            view = memoryview(buffer)[: min(MiB, end - self._hashed_to)]
+            got = os.preadv(fd, [view], self._hashed_to)
+            if not got:
+                self._hash_buffers.put(buffer)
                 raise OSError(f"{self.path} is shorter than the parts written to it")
-            writer.account(block)
-            self._hashed_to += len(block)
+            writer.account(view[:got], functools.partial(self._hash_buffers.put, buffer))
+            self._hashed_to += got
+
+    def _hash_buffer(self) -> bytearray:
+        """A buffer to read the next block to hash into: one the hasher is done with, or a
+        new one while fewer than ``HASH_BUFFERS`` exist (else wait for the hasher). Reused,
+        never a fresh ``bytes`` per MiB, so memory stays flat whatever the file's size."""
+        try:
+            return self._hash_buffers.get_nowait()
+        except queue.Empty:
+            if self._hash_buffers_made < HASH_BUFFERS:
+                self._hash_buffers_made += 1
+                return bytearray(MiB)
+            return self._hash_buffers.get()
 
     # -- which bytes each connection fetches (lock held) -------------------------------------
 
@@ -1281,7 +1306,7 @@ class _Engine:
                     start, end = run.offset, run.end
                 with self.source.open(self.range_headers(start, end)) as part:
                     self._check(part, start, end)
-                    self._read(part.body(), sink)
+                    self._read(part.body(self._part_buffers), sink)
             with self._lock:
                 if run.offset >= run.end:
                     self._drop_run(run)
