@@ -767,6 +767,29 @@ def test_claims_are_even_shares_then_halves_of_the_longest_tail() -> None:
     assert engine._claim(1) is None  # every tail is within one part: nothing worth taking
 
 
+def test_a_connection_without_an_open_socket_takes_only_a_long_tail() -> None:
+    # Its next request opens a new socket, which starts slow: a tail of 7 parts of 256 KiB
+    # is worth a warm connection's round trip, not a cold one's slow start.
+    from types import SimpleNamespace
+
+    from modelgates._parallel import MIN_COLD_STEAL, _Engine
+
+    job = SimpleNamespace(writer=SimpleNamespace(temp=Path("unused")), target=Path("v.mp4"))
+    engine = _Engine(job, None, 16 * PART, PART, 2, None, None)  # type: ignore[arg-type]
+    engine._lock.acquire()
+    first, second = engine._claim(0), engine._claim(1)
+    assert first is not None and second is not None and second.end - second.offset == 8 * PART
+    first.offset = first.end
+    engine._complete_parts(first)
+    engine._runs.remove(first)
+    assert 7 * PART < MIN_COLD_STEAL
+    engine._cold.add(0)
+    assert engine._claim(0) is None and second.end == 16 * PART
+    engine._cold.discard(0)
+    stolen = engine._claim(0)
+    assert stolen is not None and (stolen.offset // PART, stolen.end // PART) == (13, 16)
+
+
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 def test_runs_go_in_file_order_each_connection_asking_for_its_next_one_on_the_same_socket(
     emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asynchronous: bool
@@ -788,8 +811,8 @@ def test_runs_go_in_file_order_each_connection_asking_for_its_next_one_on_the_sa
             claimed.append(run.offset)
         return run
 
-    def steal(self: _parallel._Engine) -> _parallel._Run | None:
-        run = real_steal(self)
+    def steal(self: _parallel._Engine, cold: bool = False) -> _parallel._Run | None:
+        run = real_steal(self, cold)
         if run is not None:
             stolen.add(id(run))
         return run

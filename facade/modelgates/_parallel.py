@@ -123,6 +123,10 @@ MIN_PART: Final = 256 * 1024
 #: long: the new request costs a round trip, and the other connection its socket (its
 #: answer is cut short), so the next one it opens starts slow.
 MIN_STEAL: Final = 512 * 1024
+#: The same for a connection whose socket is gone (its last answer was cut short, or
+#: broke): its next request opens a new one, which starts slow (TCP's slow start: a few
+#: hundred KiB in its first five round trips), so only a long tail is worth taking.
+MIN_COLD_STEAL: Final = 8 * MiB
 #: The most one request asks for: runs in file order keep the contiguous start (what the
 #: sha256 has seen) close behind the newest byte, so the hash is done soon after the bytes
 #: are; each run costs its connection one round trip (module docstring: measured sizes).
@@ -270,7 +274,10 @@ class _Body(Protocol):
     def read(self, sink: _RunSink) -> None:
         """Everything, or until ``sink`` raises ``_Enough``."""
 
-    def close(self) -> None: ...
+    def close(self) -> bool:
+        """End it; True when its connection went back to the pool, open (a body read to
+        its end), False when it was closed."""
+        ...
 
 
 class _FastPartBody:
@@ -290,9 +297,11 @@ class _FastPartBody:
         self._close = close
         self._hand_back = hand_back
 
-    def close(self) -> None:
-        if self._hand_back is None or not self._body.done or not self._hand_back():
-            self._close()
+    def close(self) -> bool:
+        if self._hand_back is not None and self._body.done and self._hand_back():
+            return True
+        self._close()
+        return False
 
     def read(self, sink: _RunSink) -> None:
         body = self._body
@@ -310,8 +319,13 @@ class _ChunkBody:
         self, chunks: Iterator[bytes], close: Callable[[], None], length: int | None = None
     ) -> None:
         self._chunks = chunks
-        self.close = close
+        self._close = close
         self._length = length
+        self._ended = False  # read to the end of the message: httpx pools the connection
+
+    def close(self) -> bool:
+        self._close()
+        return self._ended
 
     def read(self, sink: _RunSink) -> None:
         taken = 0
@@ -319,15 +333,14 @@ class _ChunkBody:
             for chunk in self._chunks:
                 taken += len(chunk)
                 sink.write(chunk)
+            self._ended = True
         except _Enough:
             if taken == self._length:
                 # The run ended with the body: read on to its end (nothing is left), so
                 # the connection goes back to the pool for the next part, its window open.
                 # A failure here, or more bytes than announced, only costs that reuse.
                 with contextlib.suppress(APIConnectionError):
-                    for extra in self._chunks:
-                        if extra:
-                            break
+                    self._ended = not any(self._chunks)
             raise
 
 
@@ -957,6 +970,8 @@ class _Engine:
         self._hash_buffers: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         #: The parts' receive buffers: as many as connections read at once.
         self._part_buffers: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        #: Connections whose last answer left no open socket (``MIN_COLD_STEAL``).
+        self._cold: set[int] = set()
         self._hash_buffers_made = 0
 
     # -- the file ----------------------------------------------------------------------------
@@ -1184,7 +1199,7 @@ class _Engine:
         try:
             first = self._state.index("missing")
         except ValueError:
-            run = self._steal()
+            run = self._steal(worker in self._cold)
         else:
             missing = self._state.count("missing")
             share = max(1, -(-missing // max(1, self.limit - len(self._runs))))
@@ -1205,11 +1220,12 @@ class _Engine:
             self._runs.append(run)
         return run
 
-    def _steal(self) -> _Run | None:
+    def _steal(self, cold: bool = False) -> _Run | None:
         """The second half of the longest tail in flight (whole parts after the one its
         connection is writing), when that tail has two parts or more."""
         best: _Run | None = None
-        best_tail = max(1, -(-MIN_STEAL // self.part_size) - 1)
+        least = MIN_COLD_STEAL if cold else MIN_STEAL
+        best_tail = max(1, -(-least // self.part_size) - 1)
         for run in self._runs:
             tail = -(-run.end // self.part_size) - run.offset // self.part_size - 1
             if tail > best_tail:
@@ -1298,7 +1314,7 @@ class _Engine:
         try:
             if self._first is not None and worker == 0:
                 body, self._first = self._first, None  # the probe's answer reads on
-                self._read(body, sink)
+                self._read(worker, body, sink)
             else:
                 with self._lock:
                     if self._stopping:
@@ -1306,7 +1322,7 @@ class _Engine:
                     start, end = run.offset, run.end
                 with self.source.open(self.range_headers(start, end)) as part:
                     self._check(part, start, end)
-                    self._read(part.body(self._part_buffers), sink)
+                    self._read(worker, part.body(self._part_buffers), sink)
             with self._lock:
                 if run.offset >= run.end:
                     self._drop_run(run)
@@ -1318,6 +1334,8 @@ class _Engine:
         except (APIConnectionError, APIStatusError) as exc:
             if self._stopped():
                 return run
+            with self._lock:
+                self._cold.add(worker)  # a failed exchange leaves no socket to go on with
             self._retry_later(run, exc)
             with self._lock:
                 if run.offset >= run.end:
@@ -1328,14 +1346,21 @@ class _Engine:
                     return None
             return run
 
-    @staticmethod
-    def _read(body: _Body, sink: _RunSink) -> None:
+    def _read(self, worker: int, body: _Body, sink: _RunSink) -> None:
+        """``body`` into ``sink``; notes whether ``worker``'s socket is still open (a tail
+        is worth less to a connection that must open a new one: ``MIN_COLD_STEAL``)."""
+        warm = False
         try:
             body.read(sink)
         except _Enough:
             pass
         finally:
-            body.close()
+            warm = body.close()
+            with self._lock:
+                if warm:
+                    self._cold.discard(worker)
+                else:
+                    self._cold.add(worker)
 
     def _check(self, part: _Part, start: int, end: int) -> None:
         validator = self.job.validator
