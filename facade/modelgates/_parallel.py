@@ -29,20 +29,28 @@ How it is decided, without an extra round trip:
   of answers cut short by a taken tail are closed.
 - A connection with nothing left to claim takes the second half of the longest run still
   in flight (``MIN_STEAL``), so the connections finish together rather than one of them
-  finishing a long tail alone.
+  finishing a long tail alone; one whose socket is gone takes only a long tail
+  (``MIN_COLD_STEAL``: a new socket starts slow).
 
 Defaults, from ``tools/bench_links.py`` (40 ms RTT with slow start, 25 MB/s per
 connection, 200 MB/s link; ``docs/benchmarks-links.md``): 8 connections fill such a link
 (aria2c uses as many). Runs in file order keep the contiguous start, which the sha256 must
 follow, close behind the newest byte; with one even share per connection the last 7/8 of
 the file would be hashed after the last byte (0.25 s per 512 MiB here). Runs of 16 MiB
-weigh the round trip between runs against what is left to hash when the last runs end
-together (8, 16, 32 and 64 MiB with 4 MiB parts: 140, 147, 145 and 143 MB/s, same
-run; aria2c 178). A fresh socket per run, each answer read by ``_fastbody`` and closed,
-got 106-111 MB/s on that link: 64 slow starts. Parts of up to 1 MiB are the journal's
-grain (what a crash can lose) and that of the tails taken at the end; a broken connection
-asks again from the exact byte it reached, so a drop re-sends nothing that arrived. The
-memory per connection is one read.
+weigh the round trip between runs (the connections started together pause together: the
+link's throughput dips for a round trip at each boundary) against what is left to hash
+when the last runs end together (8, 16, 32 and 64 MiB with 4 MiB parts: 140, 147, 145 and
+143 MB/s, same run; aria2c 178; again with 1 MiB parts: 147, 148 and 143 for 16, 32 and
+64 MiB, and without the sha256 153 and 156 for 16 and 64: the round trips cost less than
+the hash's CPU on two cores). A fresh socket per run, each answer read by ``_fastbody``
+and closed, got 106-111 MB/s on that link: 64 slow starts. Each part's answer is read by
+``_fastbody`` too (``recv_into`` into receive buffers the connections share, no ``bytes``
+per chunk), and read to its end it hands its socket back to the pool for the next run.
+Parts of up to 1 MiB are the journal's grain (what a crash can lose) and that of the tails
+taken at the end; a broken connection asks again from the exact byte it reached, so a drop
+re-sends nothing that arrived. The memory per connection is one receive buffer of a MiB,
+and the hash reads back into 4 more (``HASH_BUFFERS``): what a download holds does not
+grow with the file.
 
 Every part is written with ``os.pwrite`` at its offset. The sha256 follows the contiguous
 start of the file as it grows (read back from the page cache, hashed on another core by the
