@@ -767,6 +767,27 @@ def test_claims_are_even_shares_then_halves_of_the_longest_tail() -> None:
     assert engine._claim(1) is None  # every tail is within one part: nothing worth taking
 
 
+def test_checksum_false_in_parts_counts_without_reading_back(
+    client: ModelGates, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No hash to feed: the parts are counted as the contiguous start grows, never read back.
+    job = emulator.add_job(outputs=[Output.generated(SIZE, seed=37)])
+    read_back: list[int] = []
+    real = os.preadv
+
+    def preadv(fd: int, buffers: list[memoryview], offset: int) -> int:
+        read_back.append(offset)
+        return real(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "preadv", preadv)
+    result = client.videos.download(job.id, tmp_path / "v.mp4", connections=4, checksum=False)
+    assert result.sha256 is None and result.bytes_written == SIZE
+    assert _sha256(tmp_path / "v.mp4") == job.outputs[0].sha256
+    assert read_back == []
+    result = client.videos.download(job.id, tmp_path / "w.mp4", connections=4)
+    assert result.sha256 == job.outputs[0].sha256 and read_back  # with the hash: read back
+
+
 def test_a_connection_without_an_open_socket_takes_only_a_long_tail() -> None:
     # Its next request opens a new socket, which starts slow: a tail of 7 parts of 256 KiB
     # is worth a warm connection's round trip, not a cold one's slow start.

@@ -290,6 +290,17 @@ class AtomicWriter:
         elif release is not None:
             release()
 
+    @property
+    def hashing(self) -> bool:
+        """Whether this writer keeps a sha256 (``checksum=False`` and no expected digest:
+        not), so ``_parallel`` knows whether to read its parts back for ``account``."""
+        return self._sha256 is not None
+
+    def account_unread(self, length: int) -> None:
+        """Count ``length`` bytes ``_parallel`` wrote, not read back: nothing is hashed."""
+        assert self._sha256 is None
+        self.bytes_written += length
+
     def write_many(self, chunks: list[bytes]) -> None:
         for chunk in chunks:
             self.write(chunk)

@@ -1174,6 +1174,9 @@ class _Engine:
             end = min(self._front * self.part_size, self.total)
             fd = self._fd
         writer = self.job.writer
+        if not writer.hashing and self._hashed_to < end:  # checksum=False: nothing to read
+            writer.account_unread(end - self._hashed_to)
+            self._hashed_to = end
         while self._hashed_to < end:
             buffer = self._hash_buffer()
             view = memoryview(buffer)[: min(MiB, end - self._hashed_to)]
