@@ -393,6 +393,31 @@ def test_a_part_out_of_retries_ends_the_download_and_never_lands_a_wrong_file(
     assert result.sha256 == hashlib.sha256(_FlakyPartHandler.body).hexdigest()
 
 
+class _OneAnswerPerConnectionHandler(_FlakyPartHandler):
+    """HTTP/1.1 without ``Connection: close`` that closes each connection after one
+    answer anyway: a request written ahead on it is never answered."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        super().do_GET()
+        self.close_connection = True
+
+
+def test_a_server_that_never_answers_a_second_request_gets_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from modelgates import _parallel
+
+    monkeypatch.setattr(_parallel, "RUN_BYTES", MiB)  # several runs per connection
+    _OneAnswerPerConnectionHandler.body = os.urandom(8 * MiB)
+    _OneAnswerPerConnectionHandler.flaky_times = 0
+    result = _download_from(_OneAnswerPerConnectionHandler, tmp_path / "v.mp4", caplog)
+    assert (tmp_path / "v.mp4").read_bytes() == _OneAnswerPerConnectionHandler.body
+    assert result.sha256 == hashlib.sha256(_OneAnswerPerConnectionHandler.body).hexdigest()
+    assert caplog.text.count("one range at a time on each connection from now on") == 1
+
+
 def test_a_wrong_content_range_falls_back_to_one_connection(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -813,7 +838,11 @@ def test_a_connection_without_an_open_socket_takes_only_a_long_tail() -> None:
 
 @pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
 def test_runs_go_in_file_order_each_connection_asking_for_its_next_one_on_the_same_socket(
-    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asynchronous: bool
+    emulator: Emulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    asynchronous: bool,
 ) -> None:
     """Runs in file order keep the hashed start close behind the newest byte; a connection
     asks for its next run on a socket already open (its window open), not on a new one:
@@ -826,8 +855,10 @@ def test_runs_go_in_file_order_each_connection_asking_for_its_next_one_on_the_sa
     stolen: set[int] = set()  # the runs that are tails taken from another connection
     real_claim, real_steal = _parallel._Engine._claim, _parallel._Engine._steal
 
-    def claim(self: _parallel._Engine, worker: int, offset: int = 0) -> _parallel._Run | None:
-        run = real_claim(self, worker, offset)
+    def claim(
+        self: _parallel._Engine, worker: int, offset: int = 0, steal: bool = True
+    ) -> _parallel._Run | None:
+        run = real_claim(self, worker, offset, steal)
         if run is not None and id(run) not in stolen:
             claimed.append(run.offset)
         return run
@@ -842,6 +873,7 @@ def test_runs_go_in_file_order_each_connection_asking_for_its_next_one_on_the_sa
     monkeypatch.setattr(_parallel._Engine, "_steal", steal)
     size = 24 * MiB
     job = emulator.add_job(outputs=[Output.generated(size, seed=36)])
+    caplog.set_level(logging.INFO, logger="modelgates")
     with LinkEmulator(("127.0.0.1", emulator.port), conn_rate=8e6) as link:
         base = f"http://127.0.0.1:{link.port}/api/v1"
         if asynchronous:
@@ -861,6 +893,18 @@ def test_runs_go_in_file_order_each_connection_asking_for_its_next_one_on_the_sa
     # then one per connection; a tail taken from a connection ends its answer early, and
     # with it its socket.
     assert sockets <= 3 + len(stolen), (sockets, len(claimed), len(stolen))
+    # Most runs were asked for before the previous one ended, on the same socket and not
+    # through httpx (``_fastbody.NextAnswer``: no log line of its own), each with the key
+    # (the emulator answers 401 without it: that run would be asked for again), a range
+    # and If-Range.
+    requests = _content_requests(emulator)
+    through_httpx = [r for r in caplog.records if "-> 206 Partial Content" in r.getMessage()]
+    assert len(requests) - len(through_httpx) >= len(claimed) // 2, (
+        len(requests),
+        len(through_httpx),
+    )
+    assert all(r.get("authorization") == f"Bearer {KEY}" for r in requests)
+    assert all("if-range" in r for r in requests[1:])
 
 
 def test_automatic_mode_stops_probing_once_the_first_mib_can_no_longer_come_fast_enough(

@@ -23,7 +23,9 @@ its state is no longer the truth (``close`` does it; httpcore's own response clo
 too, as the exchange never reached DONE, and ``tests/test_fastbody.py`` checks the pool is
 empty). A part of a parallel download, read to its end, instead hands its connection back
 (``hand_back``: h11 and anyio set to where reading the body themselves would have left
-them), so the next part goes out on the same socket.
+them), so the next part goes out on the same socket; a part may also write its next
+request before its body ends (``NextAnswer``: HTTP/1.1 pipelining) and read that answer's
+head itself, with h11.
 
 Async: the event loop has stopped reading the socket (anyio pauses it between reads), so a
 worker thread reads a duplicate of its file descriptor; the driver hands the body to the
@@ -280,6 +282,8 @@ class FastBody:
         self._started = False
         self._moved = 0
         self._closed = False
+        #: Requests written ahead on this socket whose answers are not being read yet.
+        self._ahead = 0
 
     @property
     def done(self) -> bool:
@@ -385,7 +389,7 @@ class FastBody:
         Returns False when the body is not complete, the server announced a close, or an
         internal moved: then ``close``/``aclose`` it. Async: call it on the event loop's thread (the
         socket it reads is then closed: only the duplicate)."""
-        if self._closed or self.remaining or self._prefix:
+        if self._closed or self.remaining or self._prefix or self._ahead:
             return False
         import h11
 
@@ -420,6 +424,43 @@ class FastBody:
             self._sock.close()  # the duplicate
         return True
 
+    def send(self, data: bytes) -> None:
+        """Write ``data`` (a request: ``NextAnswer``) on this body's socket."""
+        sock = self._sock
+        sock.setblocking(True)  # async: between reads the loop's file is non-blocking
+        try:
+            sock.sendall(data)
+        except OSError as exc:
+            raise APIConnectionError(f"connection failed ({type(exc).__name__}): {exc}") from exc
+        finally:
+            if self._asynchronous:
+                sock.setblocking(False)
+        self._ahead += 1
+
+    def receive(self) -> bytes:
+        """The next bytes on the socket (up to 64 KiB) within the read timeout; b"" at EOF."""
+        sock = self._sock
+        _receive_timeout(sock, self._read_timeout)
+        try:
+            return sock.recv(65536)
+        except (BlockingIOError, TimeoutError) as exc:
+            raise APITimeoutError(
+                f"timed out (ReadTimeout): no answer for {self._read_timeout:g} s"
+            ) from exc
+        except OSError as exc:
+            raise APIConnectionError(f"connection failed ({type(exc).__name__}): {exc}") from exc
+        finally:
+            if self._asynchronous:
+                sock.setblocking(False)
+
+    def next_body(self, prefix: list[bytes], remaining: int) -> None:
+        """Go on with the body of the answer to a request written ahead: ``prefix`` is what
+        arrived with its headers, ``remaining`` the rest of its length."""
+        self._prefix = [p for p in prefix if p]
+        self.remaining = self._length = remaining + sum(map(len, self._prefix))
+        self._started = False
+        self._ahead -= 1
+
     def close(self) -> None:
         """Sync: close the connection (httpcore never saw the body: it must not be reused)."""
         if not self._closed:
@@ -435,3 +476,55 @@ class FastBody:
 
             with anyio.CancelScope(shield=True), contextlib.suppress(OSError):
                 await self._wire.connection.aclose()
+
+
+class NextAnswer:
+    """A range request written on a fast body's socket before that body ends (HTTP/1.1
+    pipelining): the server answers it right after the current answer, so the connection
+    does not stand idle for a round trip between two ranges. The request is the one httpx
+    sent for the current answer (same URL and headers, the API key among them, on the same
+    connection to the same origin) with ``headers`` replaced. Once the current body is done,
+    ``read_head`` reads the answer's status and headers; the caller either takes its body
+    (``FastBody.next_body``) or closes the connection (the body is left unread)."""
+
+    def __init__(self, body: FastBody, request: httpx.Request, headers: dict[str, str]) -> None:
+        import h11
+
+        self._h11 = h11.Connection(h11.CLIENT)
+        replaced = {name.lower().encode() for name in headers}
+        raw = [(k, v) for k, v in request.headers.raw if k.lower() not in replaced]
+        raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+        data = self._h11.send(
+            h11.Request(method=request.method, target=request.url.raw_path, headers=raw)
+        )
+        data = (data or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
+        body.send(data)
+
+    def read_head(self, body: FastBody) -> tuple[int, httpx.Headers, list[bytes], int] | None:
+        """Status, headers, the body bytes that came with them and the rest of the body's
+        length; None for an answer whose body is not a plain ``Content-Length`` one."""
+        import h11
+
+        conn = self._h11
+        try:
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    conn.receive_data(body.receive())  # b"": h11 reports the close
+                elif not isinstance(event, h11.InformationalResponse):
+                    break
+            if not isinstance(event, h11.Response):
+                raise APIConnectionError(
+                    "connection failed (RemoteProtocolError): the server closed the"
+                    " connection without answering"
+                )
+            headers = httpx.Headers(list(event.headers))
+            length = headers.get("content-length", "")
+            if not length.isdigit() or "transfer-encoding" in headers:
+                return None
+            prefix: list[bytes] = []
+            while isinstance(data := conn.next_event(), h11.Data):
+                prefix.append(bytes(data.data))
+        except h11.RemoteProtocolError as exc:
+            raise APIConnectionError(f"connection failed (RemoteProtocolError): {exc}") from exc
+        return event.status_code, headers, prefix, int(length) - sum(map(len, prefix))
