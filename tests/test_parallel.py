@@ -4,6 +4,7 @@ a video replaced mid-download, the async driver, and the ``connections`` knobs."
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import itertools
@@ -313,7 +314,10 @@ class _WrongRangeHandler(BaseHTTPRequestHandler):
 
 
 def _download_from(
-    handler: type[BaseHTTPRequestHandler], dest: Path, caplog: pytest.LogCaptureFixture
+    handler: type[BaseHTTPRequestHandler],
+    dest: Path,
+    caplog: pytest.LogCaptureFixture | None,
+    retry: RetryPolicy | None = None,
 ) -> DownloadResult:
     """``dest`` downloaded over 4 connections from a local server running ``handler``."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -321,8 +325,10 @@ def _download_from(
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}/api/v1"
         with (
-            ModelGates(api_key=KEY, base_url=base) as client,
-            caplog.at_level(logging.INFO, logger="modelgates"),
+            ModelGates(api_key=KEY, base_url=base, retry=retry) as client,
+            caplog.at_level(logging.INFO, logger="modelgates")
+            if caplog is not None
+            else contextlib.nullcontext(),
         ):
             return client.videos.download("job-x", dest, connections=4)
     finally:
@@ -405,17 +411,99 @@ class _OneAnswerPerConnectionHandler(_FlakyPartHandler):
 
 
 def test_a_server_that_never_answers_a_second_request_gets_one_at_a_time(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    sleeps: Sleeps,
 ) -> None:
     from modelgates import _parallel
 
     monkeypatch.setattr(_parallel, "RUN_BYTES", MiB)  # several runs per connection
     _OneAnswerPerConnectionHandler.body = os.urandom(8 * MiB)
     _OneAnswerPerConnectionHandler.flaky_times = 0
-    result = _download_from(_OneAnswerPerConnectionHandler, tmp_path / "v.mp4", caplog)
+    # A socket reused before the server's close reached it fails too (as with httpx alone):
+    # retries enough for those.
+    policy = RetryPolicy(max_retries=8, sleep=sleeps, async_sleep=sleeps.async_sleep)
+    result = _download_from(_OneAnswerPerConnectionHandler, tmp_path / "v.mp4", caplog, policy)
     assert (tmp_path / "v.mp4").read_bytes() == _OneAnswerPerConnectionHandler.body
     assert result.sha256 == hashlib.sha256(_OneAnswerPerConnectionHandler.body).hexdigest()
     assert caplog.text.count("one range at a time on each connection from now on") == 1
+
+
+class _Http11Handler(BaseHTTPRequestHandler):
+    """Serves ``body`` with ranges on HTTP/1.1 keep-alive (the fast body's, and
+    pipelining's, ground). ``short_start``'s closed range is answered once with half its
+    bytes (the right ``Content-Range``, a ``Content-Length`` of half), the connection kept
+    open; ``announce_close`` says ``Connection: close`` on every answer, and closes."""
+
+    protocol_version = "HTTP/1.1"
+    body = b""
+    short_start = -1
+    announce_close = False
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        size = len(self.body)
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        start = int(match.group(1)) if match else 0
+        end = int(match.group(2)) + 1 if match and match.group(2) else size
+        self.send_response(206 if match else 200)
+        if match:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        sent = end
+        if match and match.group(2) and start == _Http11Handler.short_start:
+            _Http11Handler.short_start = -1
+            sent = start + (end - start) // 2
+        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Length", str(sent - start))
+        self.send_header("ETag", '"fixed"')
+        if self.announce_close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(self.body[start:sent])
+
+
+def _download_in_time(handler: type[_Http11Handler], dest: Path) -> DownloadResult:
+    """``_download_from`` in a thread that must end within 60 s (a hang fails the test)."""
+    results: list[DownloadResult] = []
+    caplog_free = threading.Thread(
+        target=lambda: results.append(_download_from(handler, dest, None)), daemon=True
+    )
+    caplog_free.start()
+    caplog_free.join(60)
+    assert results, "the download did not end"
+    return results[0]
+
+
+def test_a_body_shorter_than_its_run_is_asked_for_again_never_left_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelgates import _parallel
+
+    monkeypatch.setattr(_parallel, "RUN_BYTES", MiB)
+    _Http11Handler.body = os.urandom(8 * MiB)
+    _Http11Handler.short_start = 3 * MiB  # a run's start (runs of 1 MiB)
+    result = _download_in_time(_Http11Handler, tmp_path / "v.mp4")
+    assert _Http11Handler.short_start == -1, "no answer was short"
+    assert (tmp_path / "v.mp4").read_bytes() == _Http11Handler.body
+    assert result.sha256 == hashlib.sha256(_Http11Handler.body).hexdigest()
+
+
+def test_a_server_that_closes_after_each_answer_gets_no_request_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from modelgates import _parallel
+
+    monkeypatch.setattr(_parallel, "RUN_BYTES", MiB)
+    monkeypatch.setattr(_Http11Handler, "announce_close", True)
+    _Http11Handler.body = os.urandom(8 * MiB)
+    result = _download_from(_Http11Handler, tmp_path / "v.mp4", caplog)
+    assert (tmp_path / "v.mp4").read_bytes() == _Http11Handler.body
+    assert result.sha256 == hashlib.sha256(_Http11Handler.body).hexdigest()
+    assert "one range at a time" not in caplog.text and "retrying" not in caplog.text
 
 
 def test_a_wrong_content_range_falls_back_to_one_connection(
@@ -521,11 +609,18 @@ async def test_async_parts_through_the_async_pool(emulator: Emulator, tmp_path: 
 
 @pytest.mark.anyio
 async def test_async_parts_reuse_their_sockets_on_loopback_without_a_failure(
-    small_runs: None, emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    small_runs: None,
+    emulator: Emulator,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # On loopback anyio reads ahead past an answer's headers: a fast body that takes those
     # bytes must leave anyio waiting for new ones, or the next answer on that socket reads
     # as the server gone ("Server disconnected without sending a response").
+    from modelgates import _parallel
+
+    monkeypatch.setattr(_parallel, "PIPELINE_AHEAD", 0)  # every run through httpx
     job = emulator.add_job(outputs=[Output.generated(SIZE, seed=23)])
     with caplog.at_level(logging.INFO, logger="modelgates"):
         async with AsyncModelGates(api_key=KEY, base_url=emulator.base_url) as client:
@@ -856,9 +951,9 @@ def test_runs_go_in_file_order_each_connection_asking_for_its_next_one_on_the_sa
     real_claim, real_steal = _parallel._Engine._claim, _parallel._Engine._steal
 
     def claim(
-        self: _parallel._Engine, worker: int, offset: int = 0, steal: bool = True
+        self: _parallel._Engine, worker: int, offset: int = 0, ahead: bool = False
     ) -> _parallel._Run | None:
-        run = real_claim(self, worker, offset, steal)
+        run = real_claim(self, worker, offset, ahead)
         if run is not None and id(run) not in stolen:
             claimed.append(run.offset)
         return run

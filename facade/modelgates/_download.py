@@ -262,9 +262,9 @@ class _Download:
         budget is spent or the failure is not worth retrying."""
         if self.parallel.engine is not None and not isinstance(exc, _parallel.RangesFailed):
             # From the parts (a part out of its own budget, retried with the same policy):
-            # the download ends here, and ``close`` parks the parts for a later call. One
-            # more round as a single stream would continue this writer's file from bytes
-            # that the parts hold in theirs.
+            # the download ends here, and ``close`` parks the parts for a later call when
+            # the network gave out. One more round as a single stream would continue this
+            # writer's file from bytes that the parts hold in theirs.
             raise exc
         if isinstance(exc, APIStatusError):
             if exc.status_code not in RETRY_STATUSES:

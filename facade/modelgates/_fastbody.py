@@ -311,9 +311,9 @@ class FastBody:
         by ``take_moved``."""
         while self._prefix:
             chunk = self._prefix.pop(0)[: self.remaining]
-            sink.write(chunk)
-            self.remaining -= len(chunk)
+            self.remaining -= len(chunk)  # before the sink, which may say it has enough
             self._moved += len(chunk)
+            sink.write(chunk)
         if not self.remaining:
             return
         sock, timeout = self._sock, self._read_timeout
@@ -427,6 +427,7 @@ class FastBody:
     def send(self, data: bytes) -> None:
         """Write ``data`` (a request: ``NextAnswer``) on this body's socket."""
         sock = self._sock
+        self._ahead += 1  # from the first byte on: never handed back with half a request
         sock.setblocking(True)  # async: between reads the loop's file is non-blocking
         try:
             sock.sendall(data)
@@ -435,23 +436,25 @@ class FastBody:
         finally:
             if self._asynchronous:
                 sock.setblocking(False)
-        self._ahead += 1
 
-    def receive(self) -> bytes:
-        """The next bytes on the socket (up to 64 KiB) within the read timeout; b"" at EOF."""
+    def receive(self, seconds: float) -> bytes | None:
+        """The next bytes on the socket (up to 64 KiB); b"" at EOF, None when none came
+        within ``seconds``."""
         sock = self._sock
-        _receive_timeout(sock, self._read_timeout)
+        _receive_timeout(sock, seconds)
         try:
             return sock.recv(65536)
-        except (BlockingIOError, TimeoutError) as exc:
-            raise APITimeoutError(
-                f"timed out (ReadTimeout): no answer for {self._read_timeout:g} s"
-            ) from exc
+        except (BlockingIOError, TimeoutError):
+            return None
         except OSError as exc:
             raise APIConnectionError(f"connection failed ({type(exc).__name__}): {exc}") from exc
         finally:
             if self._asynchronous:
                 sock.setblocking(False)
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
 
     def next_body(self, prefix: list[bytes], remaining: int) -> None:
         """Go on with the body of the answer to a request written ahead: ``prefix`` is what
@@ -459,6 +462,7 @@ class FastBody:
         self._prefix = [p for p in prefix if p]
         self.remaining = self._length = remaining + sum(map(len, self._prefix))
         self._started = False
+        self._last_bytes = time.monotonic()
         self._ahead -= 1
 
     def close(self) -> None:
@@ -500,17 +504,30 @@ class NextAnswer:
         data = (data or b"") + (self._h11.send(h11.EndOfMessage()) or b"")
         body.send(data)
 
-    def read_head(self, body: FastBody) -> tuple[int, httpx.Headers, list[bytes], int] | None:
-        """Status, headers, the body bytes that came with them and the rest of the body's
-        length; None for an answer whose body is not a plain ``Content-Length`` one."""
+    def read_head(
+        self, body: FastBody, wait: float, stopping: Callable[[], bool]
+    ) -> tuple[int, httpx.Headers, list[bytes], int, bool] | None:
+        """Status, headers, the body bytes that came with them, the rest of the body's
+        length, and whether the server closes the connection after it; None for an answer
+        whose body is not a plain ``Content-Length`` one, or when ``stopping()``. Raises
+        ``APIConnectionError`` when no answer comes (EOF, or nothing for ``wait`` s)."""
         import h11
 
         conn = self._h11
+        waited = 0.0
         try:
             while True:
                 event = conn.next_event()
                 if event is h11.NEED_DATA:
-                    conn.receive_data(body.receive())  # b"": h11 reports the close
+                    if stopping():
+                        return None
+                    data = body.receive(SLICE_SECONDS * 10)
+                    if data is None:
+                        waited += SLICE_SECONDS * 10
+                        if waited >= wait:
+                            raise APITimeoutError(f"timed out: no answer for {wait:g} s")
+                        continue
+                    conn.receive_data(data)  # b"": h11 reports the close
                 elif not isinstance(event, h11.InformationalResponse):
                     break
             if not isinstance(event, h11.Response):
@@ -523,8 +540,10 @@ class NextAnswer:
             if not length.isdigit() or "transfer-encoding" in headers:
                 return None
             prefix: list[bytes] = []
-            while isinstance(data := conn.next_event(), h11.Data):
-                prefix.append(bytes(data.data))
+            while isinstance(piece := conn.next_event(), h11.Data):
+                prefix.append(bytes(piece.data))
         except h11.RemoteProtocolError as exc:
             raise APIConnectionError(f"connection failed (RemoteProtocolError): {exc}") from exc
-        return event.status_code, headers, prefix, int(length) - sum(map(len, prefix))
+        closes = event.http_version != b"1.1" or "close" in headers.get("connection", "").lower()
+        rest = int(length) - sum(map(len, prefix))
+        return event.status_code, headers, prefix, rest, closes

@@ -151,6 +151,9 @@ HASH_BUFFERS: Final = 4
 #: answer follows without a round trip; at 25 MB/s, 4 MiB is 170 ms, more than most round
 #: trips. 0: one request at a time.
 PIPELINE_AHEAD: Final = 4 * MiB
+#: The longest wait for the answer to a request asked for ahead (a server that ignores
+#: such requests must not hold a connection for ever, even without a read timeout).
+PIPELINE_WAIT: Final = 30.0
 #: The journal is rewritten at most this often (seconds), and once more at the end.
 JOURNAL_INTERVAL: Final = 0.5
 #: How long a stop waits for the connections' threads.
@@ -1238,19 +1241,22 @@ class _Engine:
 
     # -- which bytes each connection fetches (lock held) -------------------------------------
 
-    def _claim(self, worker: int, offset: int = 0, steal: bool = True) -> _Run | None:
+    def _claim(self, worker: int, offset: int = 0, ahead: bool = False) -> _Run | None:
         """The next run for ``worker``: from the first missing part, ``RUN_BYTES`` or an even
         share of what is missing, whichever is less (reaching past ``offset``, the probe's
-        bytes), else (``steal``) half of another's tail."""
+        bytes), else half of another's tail. ``ahead`` (asked for before the connection's
+        current answer ends): never a tail, and a share of what is missing among all the
+        connections, so that the end is still shared out."""
         if self._stopping or worker >= self.limit:
             return None
         try:
             first = self._state.index("missing")
         except ValueError:
-            run = self._steal(worker in self._cold) if steal else None
+            run = None if ahead else self._steal(worker in self._cold)
         else:
             missing = self._state.count("missing")
-            share = max(1, -(-missing // max(1, self.limit - len(self._runs))))
+            idle = self.limit - sum(1 for run in self._runs if not run.ahead)
+            share = max(1, -(-missing // (self.limit if ahead else max(1, idle))))
             share = min(share, max(1, RUN_BYTES // self.part_size))
             last = first
             while (
@@ -1416,7 +1422,8 @@ class _Engine:
         ahead: _Run | None = None
         asked = (0, 0)
         answer: _fastbody.NextAnswer | None = None
-        closing = False
+        # No request ahead on a socket that the server closes after this answer.
+        closing = "close" in part.headers.get("connection", "").lower()
         with self._lock:
             self._cold.discard(worker)  # its socket is open
         try:
@@ -1431,7 +1438,7 @@ class _Engine:
                             and fast.remaining <= PIPELINE_AHEAD
                         ):
                             with self._lock:
-                                ahead = self._claim(worker, steal=False)
+                                ahead = self._claim(worker, ahead=True)
                                 if ahead is not None:
                                     ahead.ahead = True
                                     asked = (ahead.offset, ahead.end)
@@ -1453,17 +1460,22 @@ class _Engine:
                 if ahead is None or answer is None or not fast.done:
                     return  # cut short, or nothing more asked for
                 with self._lock:
-                    if run.offset >= run.end:
+                    short = run.offset < run.end  # a body shorter than its run: asked again
+                    if not short:
                         self._drop_run(run)
+                if short or self._stopped():
+                    return
+                wait = min(fast.read_timeout or PIPELINE_WAIT, PIPELINE_WAIT)
                 try:
-                    head = answer.read_head(fast)
+                    head = answer.read_head(fast, wait, self._stopped)
                 except APIConnectionError as exc:
                     self._no_pipelining(exc)
                     return
                 if head is None:
                     return
-                status, headers, prefix, remaining = head
-                if not self._answer_fits(status, headers, *asked):
+                status, headers, prefix, remaining, closing = head
+                length = remaining + sum(map(len, prefix))
+                if not self._answer_fits(status, headers, length, *asked):
                     # What the usual path makes of it (429 halves the connections, a 200
                     # falls back to one...), for the run it answers; its body is unread.
                     with self._lock:
@@ -1506,13 +1518,15 @@ class _Engine:
             exc,
         )
 
-    def _answer_fits(self, status: int, headers: httpx.Headers, start: int, end: int) -> bool:
-        """A ``206`` of exactly ``start``-``end`` of this video (anything else is asked for
-        again through httpx, which knows what to make of it)."""
+    def _answer_fits(
+        self, status: int, headers: httpx.Headers, length: int, start: int, end: int
+    ) -> bool:
+        """A ``206`` of exactly ``start``-``end`` of this video, that long."""
         tag = headers.get("etag")
         validator = self.job.validator
         return (
             status == 206
+            and length == end - start
             and headers.get("content-range") == f"bytes {start}-{end - 1}/{self.total}"
             and not (tag and validator and validator.startswith('"') and tag != validator)
         )
