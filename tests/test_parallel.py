@@ -336,6 +336,40 @@ def _download_from(
         server.server_close()
 
 
+def _asked(handler: BaseHTTPRequestHandler, size: int) -> tuple[bool, bool, int, int]:
+    """A request's ``Range``: whether it has one, whether it is closed, its start and end
+    (exclusive) in a body of ``size``."""
+    match = re.fullmatch(r"bytes=(\d+)-(\d*)", handler.headers.get("Range", ""))
+    if match is None:
+        return False, False, 0, size
+    start, last = int(match.group(1)), match.group(2)
+    return True, bool(last), start, int(last) + 1 if last else size
+
+
+def _answer(
+    handler: BaseHTTPRequestHandler,
+    body: bytes,
+    asked: tuple[bool, bool, int, int],
+    sent: int | None = None,
+    close: bool = False,
+) -> None:
+    """``body``'s bytes ``asked`` for (206, else 200), only up to ``sent`` when given (with
+    a ``Content-Length`` to match, the ``Content-Range`` still the whole range); ``close``
+    says ``Connection: close``."""
+    ranged, _, start, end = asked
+    sent = end if sent is None else sent
+    handler.send_response(206 if ranged else 200)
+    if ranged:
+        handler.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(body)}")
+    handler.send_header("Content-Type", "video/mp4")
+    handler.send_header("Content-Length", str(sent - start))
+    handler.send_header("ETag", '"fixed"')
+    if close:
+        handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.wfile.write(body[start:sent])
+
+
 class _FlakyPartHandler(BaseHTTPRequestHandler):
     """Serves BODY with ranges, but answers the closed range from ``flaky_start`` with 503
     ``flaky_times`` times."""
@@ -349,26 +383,16 @@ class _FlakyPartHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        size = len(self.body)
-        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        start = int(match.group(1)) if match else 0
-        end = int(match.group(2)) + 1 if match and match.group(2) else size
+        asked = _asked(self, len(self.body))
+        _, closed, start, _ = asked
         with self.lock:
-            flaky = bool(match and match.group(2)) and start == self.flaky_start
-            if flaky and _FlakyPartHandler.flaky_times > 0:
+            if closed and start == self.flaky_start and _FlakyPartHandler.flaky_times > 0:
                 _FlakyPartHandler.flaky_times -= 1
                 self.send_response(503)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-        self.send_response(206 if match else 200)
-        if match:
-            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
-        self.send_header("Content-Type", "video/mp4")
-        self.send_header("Content-Length", str(end - start))
-        self.send_header("ETag", '"fixed"')
-        self.end_headers()
-        self.wfile.write(self.body[start:end])
+        _answer(self, self.body, asked)
 
 
 def test_a_part_out_of_retries_ends_the_download_and_never_lands_a_wrong_file(
@@ -445,25 +469,15 @@ class _Http11Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        size = len(self.body)
-        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        start = int(match.group(1)) if match else 0
-        end = int(match.group(2)) + 1 if match and match.group(2) else size
-        self.send_response(206 if match else 200)
-        if match:
-            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        asked = _asked(self, len(self.body))
+        _, closed, start, end = asked
         sent = end
-        if match and match.group(2) and start == _Http11Handler.short_start:
+        if closed and start == _Http11Handler.short_start:
             _Http11Handler.short_start = -1
             sent = start + (end - start) // 2
-        self.send_header("Content-Type", "video/mp4")
-        self.send_header("Content-Length", str(sent - start))
-        self.send_header("ETag", '"fixed"')
         if self.announce_close:
-            self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
-        self.wfile.write(self.body[start:sent])
+        _answer(self, self.body, asked, sent, close=self.announce_close)
 
 
 def _download_in_time(handler: type[_Http11Handler], dest: Path) -> DownloadResult:

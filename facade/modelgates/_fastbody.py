@@ -36,12 +36,14 @@ Sync and async drive the same ``FastBody.pump``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import queue
 import socket
 import ssl
 import struct
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, Final, Protocol
@@ -62,6 +64,37 @@ BUFFERS: Final = 4
 SLICE_SECONDS: Final = 0.05
 
 _WAITALL: Final = getattr(socket, "MSG_WAITALL", 0)
+
+
+class Buffers:
+    """Reused buffers of ``size`` bytes, at most ``most`` of them: ``take`` gives one back
+    from ``give``, else a new one while fewer than ``most`` exist, else waits for one. What
+    a reader holds then does not grow with what it reads (a body's receive buffers, the
+    parts of a parallel download sharing theirs, the blocks its sha256 reads back)."""
+
+    def __init__(self, size: int, most: int) -> None:
+        self._size = size
+        self._most = most
+        self._made = 0
+        self._lock = threading.Lock()
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+
+    def take(self) -> bytearray:
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                if self._made < self._most:
+                    self._made += 1
+                    return bytearray(self._size)
+        return self._free.get()
+
+    def give(self, buffer: bytearray) -> None:
+        self._free.put(buffer)
+
+
+def _broken(exc: OSError) -> APIConnectionError:
+    return APIConnectionError(f"connection failed ({type(exc).__name__}): {exc}")
 
 
 class Sink(Protocol):
@@ -225,9 +258,7 @@ def why_not(response: httpx.Response) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def open_body(
-    response: httpx.Response, buffers: queue.SimpleQueue[bytearray] | None = None
-) -> FastBody | None:
+def open_body(response: httpx.Response, buffers: Buffers | None = None) -> FastBody | None:
     """The fast body of ``response``, or None (then read it with httpx; the reason is
     logged at DEBUG). The caller ends it with ``close()`` (sync) or ``aclose()``.
     ``buffers``: where its receive buffers come from and go back to, shared by bodies one
@@ -259,7 +290,7 @@ class FastBody:
         wire: _Wire,
         *,
         asynchronous: bool,
-        buffers: queue.SimpleQueue[bytearray] | None = None,
+        buffers: Buffers | None = None,
     ) -> None:
         self._wire = wire
         self._asynchronous = asynchronous
@@ -274,10 +305,7 @@ class FastBody:
             self._sock = socket.socket(raw.family, raw.type, raw.proto, fileno=os.dup(raw.fileno()))
         else:
             self._sock = wire.sock
-        self._free: queue.SimpleQueue[bytearray] = (
-            queue.SimpleQueue() if buffers is None else buffers
-        )
-        self._made = 0
+        self._buffers = Buffers(BUFFER_SIZE, BUFFERS) if buffers is None else buffers
         self._last_bytes = time.monotonic()
         self._started = False
         self._moved = 0
@@ -288,15 +316,6 @@ class FastBody:
     @property
     def done(self) -> bool:
         return self.remaining == 0
-
-    def _buffer(self) -> bytearray:
-        try:
-            return self._free.get_nowait()
-        except queue.Empty:
-            if self._made < BUFFERS:
-                self._made += 1
-                return bytearray(BUFFER_SIZE)
-        return self._free.get()
 
     def take_moved(self) -> int:
         """Bytes handed to the sink since the last call (counted even when ``pump`` raised)."""
@@ -326,7 +345,7 @@ class FastBody:
         _receive_timeout(sock, wait)
         try:
             while self.remaining:
-                buffer = self._buffer()
+                buffer = self._buffers.take()
                 view = memoryview(buffer)[: min(BUFFER_SIZE, self.remaining)]
                 got, idle, closed = 0, False, False
                 try:
@@ -342,9 +361,7 @@ class FastBody:
                     idle = True
                 except OSError as exc:
                     self._hand(sink, buffer, view, got)
-                    raise APIConnectionError(
-                        f"connection failed ({type(exc).__name__}): {exc}"
-                    ) from exc
+                    raise _broken(exc) from exc
                 self._hand(sink, buffer, view, got)
                 now = time.monotonic()
                 if got:
@@ -376,9 +393,9 @@ class FastBody:
         if got:
             self.remaining -= got
             self._moved += got
-            sink.write(view[:got], lambda: self._free.put(buffer))
+            sink.write(view[:got], functools.partial(self._buffers.give, buffer))
         else:
-            self._free.put(buffer)
+            self._buffers.give(buffer)
 
     def hand_back(self) -> bool:
         """After the whole body, give the connection back to httpcore for its next request
@@ -387,8 +404,8 @@ class FastBody:
         reading the body itself would have: h11 at the end of the message with nothing
         buffered (the bytes it held, and anyio's read-ahead, were this body's start).
         Returns False when the body is not complete, the server announced a close, or an
-        internal moved: then ``close``/``aclose`` it. Async: call it on the event loop's thread (the
-        socket it reads is then closed: only the duplicate)."""
+        internal moved: then ``close``/``aclose`` it. Async: call it on the event loop's
+        thread (the socket it reads is then closed: only the duplicate)."""
         if self._closed or self.remaining or self._prefix or self._ahead:
             return False
         import h11
@@ -432,7 +449,7 @@ class FastBody:
         try:
             sock.sendall(data)
         except OSError as exc:
-            raise APIConnectionError(f"connection failed ({type(exc).__name__}): {exc}") from exc
+            raise _broken(exc) from exc
         finally:
             if self._asynchronous:
                 sock.setblocking(False)
@@ -447,7 +464,7 @@ class FastBody:
         except (BlockingIOError, TimeoutError):
             return None
         except OSError as exc:
-            raise APIConnectionError(f"connection failed ({type(exc).__name__}): {exc}") from exc
+            raise _broken(exc) from exc
         finally:
             if self._asynchronous:
                 sock.setblocking(False)
@@ -514,16 +531,16 @@ class NextAnswer:
         import h11
 
         conn = self._h11
-        waited = 0.0
+        waited, step = 0.0, 10 * SLICE_SECONDS  # ``stopping`` is looked at this often
         try:
             while True:
                 event = conn.next_event()
                 if event is h11.NEED_DATA:
                     if stopping():
                         return None
-                    data = body.receive(SLICE_SECONDS * 10)
+                    data = body.receive(step)
                     if data is None:
-                        waited += SLICE_SECONDS * 10
+                        waited += step
                         if waited >= wait:
                             raise APITimeoutError(f"timed out: no answer for {wait:g} s")
                         continue

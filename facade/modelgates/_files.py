@@ -283,12 +283,10 @@ class AtomicWriter:
     def account(self, block: Chunk, release: Release | None = None) -> None:
         """Count and hash bytes that ``_parallel`` wrote at ``bytes_written`` with pwrite
         (its parts arrive out of order; it hands them here in order, read back into a
-        buffer it reuses once ``release`` is called)."""
+        buffer it reuses once ``release`` is called). Without a hash, ``account_unread``."""
+        assert self._sha256 is not None
         self.bytes_written += len(block)
-        if self._sha256 is not None:
-            self._sha256.update(block, release)
-        elif release is not None:
-            release()
+        self._sha256.update(block, release)
 
     @property
     def hashing(self) -> bool:

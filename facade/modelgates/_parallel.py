@@ -85,7 +85,6 @@ import functools
 import json
 import logging
 import os
-import queue
 import re
 import threading
 import time
@@ -379,7 +378,7 @@ class _Part(Protocol):
     #: What httpx sent (its auth flow done): a request written ahead copies it.
     request: httpx.Request
 
-    def body(self, buffers: queue.SimpleQueue[bytearray]) -> _Body:
+    def body(self, buffers: _fastbody.Buffers) -> _Body:
         """The body, read into ``buffers`` (shared by the connections, one each at a time)
         when it takes the fast path."""
         ...
@@ -414,7 +413,7 @@ class _SyncPart:
         self.request = video.response.request
         self._video = video
 
-    def body(self, buffers: queue.SimpleQueue[bytearray]) -> _Body:
+    def body(self, buffers: _fastbody.Buffers) -> _Body:
         fast = _fastbody.open_body(self._video.response, buffers)
         if fast is not None:
             return _FastPartBody(fast, fast.close, fast.hand_back)
@@ -471,7 +470,7 @@ class _AsyncPart:
         self._video = video
         self._portal = portal
 
-    def body(self, buffers: queue.SimpleQueue[bytearray]) -> _Body:
+    def body(self, buffers: _fastbody.Buffers) -> _Body:
         """The fast body (read in this thread from a duplicate of the socket, handed back
         on the event loop's thread), else httpx's chunks, each fetched through the portal."""
         portal = self._portal
@@ -1012,15 +1011,15 @@ class _Engine:
         self._journal: _Journal | None = None
         self._journaled: set[int] = set()
         self._hashed_to = 0
-        self._hash_buffers: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-        #: The parts' receive buffers: as many as connections read at once.
-        self._part_buffers: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._hash_buffers = _fastbody.Buffers(MiB, HASH_BUFFERS)
+        #: The parts' receive buffers: one per connection reading (each writes its buffer
+        #: out before it reads the next).
+        self._part_buffers = _fastbody.Buffers(_fastbody.BUFFER_SIZE, self.limit)
         #: Whether connections ask for their next run before the current one ends (off
         #: once such a request goes unanswered: ``_read_runs``).
         self._pipelining = True
         #: Connections whose last answer left no open socket (``MIN_COLD_STEAL``).
         self._cold: set[int] = set()
-        self._hash_buffers_made = 0
 
     # -- the file ----------------------------------------------------------------------------
 
@@ -1218,26 +1217,15 @@ class _Engine:
             writer.account_unread(end - self._hashed_to)
             self._hashed_to = end
         while self._hashed_to < end:
-            buffer = self._hash_buffer()
+            # Into a block the hasher gave back (it waits for one when all are out).
+            buffer = self._hash_buffers.take()
             view = memoryview(buffer)[: min(MiB, end - self._hashed_to)]
             got = os.preadv(fd, [view], self._hashed_to)
             if not got:
-                self._hash_buffers.put(buffer)
+                self._hash_buffers.give(buffer)
                 raise OSError(f"{self.path} is shorter than the parts written to it")
-            writer.account(view[:got], functools.partial(self._hash_buffers.put, buffer))
+            writer.account(view[:got], functools.partial(self._hash_buffers.give, buffer))
             self._hashed_to += got
-
-    def _hash_buffer(self) -> bytearray:
-        """A buffer to read the next block to hash into: one the hasher is done with, or a
-        new one while fewer than ``HASH_BUFFERS`` exist (else wait for the hasher). Reused,
-        never a fresh ``bytes`` per MiB, so memory stays flat whatever the file's size."""
-        try:
-            return self._hash_buffers.get_nowait()
-        except queue.Empty:
-            if self._hash_buffers_made < HASH_BUFFERS:
-                self._hash_buffers_made += 1
-                return bytearray(MiB)
-            return self._hash_buffers.get()
 
     # -- which bytes each connection fetches (lock held) -------------------------------------
 
@@ -1424,8 +1412,7 @@ class _Engine:
         answer: _fastbody.NextAnswer | None = None
         # No request ahead on a socket that the server closes after this answer.
         closing = "close" in part.headers.get("connection", "").lower()
-        with self._lock:
-            self._cold.discard(worker)  # its socket is open
+        self._note_socket(worker, open_=True)
         try:
             while True:
                 sink = _RunSink(self, run)
@@ -1474,36 +1461,25 @@ class _Engine:
                 if head is None:
                     return
                 status, headers, prefix, remaining, closing = head
-                length = remaining + sum(map(len, prefix))
-                if not self._answer_fits(status, headers, length, *asked):
-                    # What the usual path makes of it (429 halves the connections, a 200
-                    # falls back to one...), for the run it answers; its body is unread.
-                    with self._lock:
-                        ahead.ahead = False
-                    run, ahead = ahead, None
-                    at[0] = run
-                    if status >= 400:
-                        raise status_error(status, headers, b"")
-                    self._check(_Answer(status, headers), *asked)
-                    return  # (``_check`` raised: the answer is not the range asked for)
-                closing = headers.get("connection", "").lower() == "close"
-                fast.next_body(prefix, remaining)
                 with self._lock:
                     ahead.ahead = False
                 run, ahead, answer = ahead, None, None
-                at[0] = run
+                at[0] = run  # from here on, what the answer says is about this run
+                # As the usual path would take it: an error status for the retries (a 429
+                # halves the connections), anything but the range asked for falls back.
+                if status >= 400:
+                    raise status_error(status, headers, b"")
+                self._check(_Answer(status, headers), *asked)
+                if remaining + sum(map(len, prefix)) != asked[1] - asked[0]:
+                    return  # a short body: the run is asked for again (its body unread)
+                fast.next_body(prefix, remaining)
         finally:
             if ahead is not None:
                 with self._lock:
                     self._release(ahead)
             # An answer that said ``Connection: close`` ends the socket's life too (the state
             # ``hand_back`` restores is that of the first exchange on it).
-            warm = body.discard() if closing else body.close()
-            with self._lock:
-                if warm:
-                    self._cold.discard(worker)
-                else:
-                    self._cold.add(worker)
+            self._note_socket(worker, open_=body.discard() if closing else body.close())
 
     def _no_pipelining(self, exc: Exception) -> None:
         """A range asked for ahead went unanswered: ask one at a time from now on."""
@@ -1518,34 +1494,23 @@ class _Engine:
             exc,
         )
 
-    def _answer_fits(
-        self, status: int, headers: httpx.Headers, length: int, start: int, end: int
-    ) -> bool:
-        """A ``206`` of exactly ``start``-``end`` of this video, that long."""
-        tag = headers.get("etag")
-        validator = self.job.validator
-        return (
-            status == 206
-            and length == end - start
-            and headers.get("content-range") == f"bytes {start}-{end - 1}/{self.total}"
-            and not (tag and validator and validator.startswith('"') and tag != validator)
-        )
-
     def _read(self, worker: int, body: _Body, sink: _RunSink) -> None:
         """``body`` into ``sink``; notes whether ``worker``'s socket is still open (a tail
         is worth less to a connection that must open a new one: ``MIN_COLD_STEAL``)."""
-        warm = False
         try:
             body.read(sink)
         except _Enough:
             pass
         finally:
-            warm = body.close()
-            with self._lock:
-                if warm:
-                    self._cold.discard(worker)
-                else:
-                    self._cold.add(worker)
+            self._note_socket(worker, open_=body.close())
+
+    def _note_socket(self, worker: int, open_: bool) -> None:
+        """Whether ``worker``'s socket is still open for its next request (``_cold``)."""
+        with self._lock:
+            if open_:
+                self._cold.discard(worker)
+            else:
+                self._cold.add(worker)
 
     def _check(self, part: _Part | _Answer, start: int, end: int) -> None:
         validator = self.job.validator
