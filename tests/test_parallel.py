@@ -901,6 +901,29 @@ def test_claims_are_even_shares_then_halves_of_the_longest_tail() -> None:
     assert engine._claim(1) is None  # every tail is within one part: nothing worth taking
 
 
+def test_a_run_asked_for_ahead_is_half_an_even_share_so_runs_end_in_claim_order() -> None:
+    # The sha256 follows the contiguous start, which moves only as fast as the oldest run
+    # in flight: a run asked for ahead as a whole share would still be going when the
+    # smaller runs claimed after it had ended, and what lies between would be hashed after
+    # the last byte. Asked for ahead, a run is half a share; asked for now, a whole one.
+    from types import SimpleNamespace
+
+    from modelgates._parallel import AHEAD_SHARES, _Engine
+
+    assert AHEAD_SHARES == 2
+    job = SimpleNamespace(writer=SimpleNamespace(temp=Path("unused")), target=Path("v.mp4"))
+    engine = _Engine(job, None, 64 * PART, PART, 4, None, None)  # type: ignore[arg-type]
+    engine._lock.acquire()
+    first, second = engine._claim(0), engine._claim(1)
+    assert first is not None and second is not None
+    assert [(r.offset // PART, r.end // PART) for r in (first, second)] == [(0, 16), (16, 32)]
+    ahead = engine._claim(0, ahead=True)  # 32 parts missing among 4 connections
+    assert ahead is not None and (ahead.offset // PART, ahead.end // PART) == (32, 36)
+    ahead.ahead = True  # as its connection marks it
+    now = engine._claim(2)  # 28 missing, 2 connections without a run
+    assert now is not None and (now.offset // PART, now.end // PART) == (36, 50)
+
+
 def test_checksum_false_in_parts_counts_without_reading_back(
     client: ModelGates, emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
