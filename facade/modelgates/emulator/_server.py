@@ -440,6 +440,14 @@ class _Handler(BaseHTTPRequestHandler):
             with self.server.emulator.lock:
                 job.bytes_served += sent
 
+    def _use_drop(self, job: Job, drop: int) -> bool:
+        """Whether this answer, reaching ``drop``, drops there (False: another did)."""
+        with self.server.emulator.lock:
+            if drop not in job.faults.drop_at:
+                return False
+            job.faults.drop_at.remove(drop)
+            return True
+
     def _write_body(
         self, job: Job, output: Output, chunks: Iterable[memoryview], offset: int
     ) -> int:
@@ -448,9 +456,9 @@ class _Handler(BaseHTTPRequestHandler):
         faults = job.faults
         sent = 0
         with emulator.lock:
+            # Used up by the answer that reaches it (below), not by one that starts before
+            # it and ends short of it (a range, or a part another connection took over).
             drop = next((d for d in sorted(faults.drop_at) if d >= offset), None)
-            if drop is not None:
-                faults.drop_at.remove(drop)
             stall = (
                 faults.stall_at
                 if faults.stall_at is not None and faults.stall_at >= offset
@@ -466,13 +474,15 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(faults.stall_seconds)
                 stall = None
             if drop is not None and offset + len(chunk) > drop:
-                self.wfile.write(chunk[: drop - offset])
-                sent += drop - offset
-                if faults.change_on_drop:
-                    with emulator.lock:
-                        output.version += 1
-                self._drop()
-                return sent
+                if self._use_drop(job, drop):
+                    self.wfile.write(chunk[: drop - offset])
+                    sent += drop - offset
+                    if faults.change_on_drop:
+                        with emulator.lock:
+                            output.version += 1
+                    self._drop()
+                    return sent
+                drop = None  # another answer reached it first
             self.wfile.write(chunk)
             offset += len(chunk)
             sent += len(chunk)
