@@ -127,11 +127,12 @@ def test_parts_over_four_connections_each_with_if_range(
     assert len(requests) > 2  # the probe and the parts
     assert all(r["if-range"] == etag for r in requests[1:])
     ranges = sorted(_ranges(requests))
-    # The probe's connection carried the first of four even shares, beside four new ones;
-    # the ranges cover the rest (a connection that finished early took half of another's
-    # tail, maybe the probe's: those overlap).
-    assert SIZE // 4 in {start for start, _ in ranges} and ranges[-1][1] == SIZE
-    assert SIZE // 8 <= ranges[0][0] <= SIZE // 4
+    # The probe's connection carried the first of five even shares (7 of 32 parts), beside
+    # four new ones; the ranges cover the rest (a connection that finished early took half
+    # of another's tail, maybe the probe's: those overlap).
+    share = -(-SIZE // PART // 5) * PART
+    assert share in {start for start, _ in ranges} and ranges[-1][1] == SIZE
+    assert share // 2 <= ranges[0][0] <= share
     assert all(b[0] <= a[1] for a, b in itertools.pairwise(ranges))
     assert all(start % PART == 0 for start, _ in ranges)
     dones = [d for d, _ in progress]
@@ -460,9 +461,10 @@ def test_a_server_that_never_answers_a_second_request_gets_one_at_a_time(
 
 class _Http11Handler(BaseHTTPRequestHandler):
     """Serves ``body`` with ranges on HTTP/1.1 keep-alive (the fast body's, and
-    pipelining's, ground). ``short_start``'s closed range is answered once with half its
-    bytes (the right ``Content-Range``, a ``Content-Length`` of half), the connection kept
-    open; ``announce_close`` says ``Connection: close`` on every answer, and closes."""
+    pipelining's, ground). The first closed range from ``short_start`` on is answered once
+    with half its bytes (the right ``Content-Range``, a ``Content-Length`` of half), the
+    connection kept open; ``announce_close`` says ``Connection: close`` on every answer,
+    and closes."""
 
     protocol_version = "HTTP/1.1"
     body = b""
@@ -476,7 +478,7 @@ class _Http11Handler(BaseHTTPRequestHandler):
         asked = _asked(self, len(self.body))
         _, closed, start, end = asked
         sent = end
-        if closed and start == _Http11Handler.short_start:
+        if closed and start >= _Http11Handler.short_start >= 0:
             _Http11Handler.short_start = -1
             sent = start + (end - start) // 2
         if self.announce_close:
@@ -503,7 +505,7 @@ def test_a_body_shorter_than_its_run_is_asked_for_again_never_left_hanging(
 
     monkeypatch.setattr(_parallel, "RUN_BYTES", MiB)
     _Http11Handler.body = os.urandom(8 * MiB)
-    _Http11Handler.short_start = 3 * MiB  # a run's start (runs of 1 MiB)
+    monkeypatch.setattr(_Http11Handler, "short_start", 3 * MiB)  # the first run from there
     result = _download_in_time(_Http11Handler, tmp_path / "v.mp4")
     assert _Http11Handler.short_start == -1, "no answer was short"
     assert (tmp_path / "v.mp4").read_bytes() == _Http11Handler.body
@@ -850,26 +852,22 @@ def test_a_fallback_continues_from_the_contiguous_start_of_the_parts(
 
 
 class _SocketCountingHandler(_Http11Handler):
-    """``_Http11Handler`` that counts the sockets open at once, and holds the probe's
-    answer after its first MiB until five are open (for 2 s at most)."""
+    """``_Http11Handler`` that counts the sockets opened, and holds the probe's answer
+    (announced whole) after its first part until five were, for 2 s at most."""
 
     lock = threading.Lock()
-    open_now = 0
-    most_open = 0
+    opened = 0
+    opened_at_release = 0
     requests: ClassVar[list[tuple[int, str]]] = []
 
     def setup(self) -> None:
         super().setup()
         with self.lock:
-            cls = _SocketCountingHandler
-            cls.open_now += 1
-            cls.most_open = max(cls.most_open, cls.open_now)
+            _SocketCountingHandler.opened += 1
 
     def finish(self) -> None:
         with contextlib.suppress(OSError):
             super().finish()
-        with self.lock:
-            _SocketCountingHandler.open_now -= 1
 
     def do_GET(self) -> None:
         self.requests.append((self.client_address[1], self.headers.get("Range", "")))
@@ -877,29 +875,48 @@ class _SocketCountingHandler(_Http11Handler):
         if asked[1]:
             _answer(self, self.body, asked)
             return
-        _answer(self, self.body, asked, sent=MiB)  # the head, and the first MiB
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes 0-{len(self.body) - 1}/{len(self.body)}")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.send_header("ETag", '"fixed"')
+        self.end_headers()
+        self.wfile.write(self.body[:PART])  # less than what steals can leave the probe
         deadline = time.monotonic() + 2
-        while _SocketCountingHandler.open_now < 5 and time.monotonic() < deadline:
+        while _SocketCountingHandler.opened < 5 and time.monotonic() < deadline:
             time.sleep(0.01)
+        _SocketCountingHandler.opened_at_release = _SocketCountingHandler.opened
         with contextlib.suppress(OSError):  # cut short by the client at its run's end
-            self.wfile.write(self.body[MiB:])
+            self.wfile.write(self.body[PART:])
 
 
 def test_the_probes_connection_reads_its_first_run_beside_n_new_ones_then_ends(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Its answer (bytes=0-) is cut short at the end of its run: a socket that cannot carry
     # another answer. Beside N new connections it ends there, rather than being replaced
     # by a new socket that starts slow while the others run warm.
+    from modelgates import _parallel
+
+    retried: list[str] = []
+    monkeypatch.setattr(
+        _parallel._Engine, "_retry_later", lambda self, run, exc: retried.append(str(exc))
+    )
     handler = _SocketCountingHandler
     handler.body = random.Random(41).randbytes(SIZE)
-    handler.requests, handler.most_open, handler.open_now = [], 0, 0
+    handler.requests, handler.opened, handler.opened_at_release = [], 0, 0
     result = _download_from(handler, tmp_path / "v.mp4", None)
     assert (tmp_path / "v.mp4").read_bytes() == handler.body
     assert result.sha256 == hashlib.sha256(handler.body).hexdigest()
-    assert handler.most_open == 5  # connections=4, and the probe's while its run lasted
+    assert retried == []  # nothing failed: every range below is a planned one
+    # While the probe's answer was held: connections=4 new ones beside it (before, 3 and
+    # the probe's, which then made a new socket for its next run).
+    assert handler.opened_at_release >= 5
     [(probe_port, _)] = [(port, r) for port, r in handler.requests if r == "bytes=0-"]
     assert [r for port, r in handler.requests if port == probe_port] == ["bytes=0-"]
+    # N + 1 even shares: the first new connection starts where the probe's fifth ends (7
+    # of 32 parts; with N shares the probe's run would have been 8 parts).
+    starts = {int(r[6:].split("-")[0]) for port, r in handler.requests if r != "bytes=0-"}
+    assert -(-SIZE // PART // 5) * PART in starts
 
 
 def test_a_dropped_part_continues_from_the_byte_it_reached(

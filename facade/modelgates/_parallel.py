@@ -24,7 +24,9 @@ How it is decided, without an extra round trip:
   answer (``bytes=0-``) is cut short, so its socket cannot carry another, and a new one
   would start slow while the others run warm (on the link: a dip of about 30 ms of
   transfer; with the probe beside the others, median of 5, 163.0 -> 165.2 MB/s). So
-  ``connections=N`` means N connections, and N + 1 sockets while the first run lasts.
+  ``connections=N`` means N connections, and N + 1 while the first run lasts (what is
+  missing is then shared out N + 1 ways; a broken probe connection finishes its run on
+  a new socket, unless a ``429`` lowered the number).
 - A connection asks for its next run on a socket already open (keep-alive: each answer is
   read to its end, so httpx's pool keeps the socket): a new TCP connection starts with a
   small window that takes several round trips to open (slow start), an open one carries on
@@ -1033,6 +1035,9 @@ class _Engine:
         #: The probe's connection reads its first run beside ``limit`` new ones, then ends
         #: (its answer, ``bytes=0-``, is cut short there): its own index, past theirs.
         self._probe = self.limit if first is not None else -1
+        #: While it reads, the probe's connection counts as one more among which what is
+        #: missing is shared out (N + 1 even shares, not N).
+        self._probe_reading = first is not None
         self._part_buffers = _fastbody.Buffers(
             _fastbody.BUFFER_SIZE, self.limit + (first is not None)
         )
@@ -1155,6 +1160,7 @@ class _Engine:
         if self._first is not None:
             with self._lock:
                 first_run = self._claim(0, self.job.writer.bytes_written)
+        self._probe_reading = first_run is not None  # (no probe thread: not one more)
         try:
             workers = [*range(self.limit), *([self._probe] if first_run is not None else [])]
             for worker in workers:
@@ -1266,7 +1272,7 @@ class _Engine:
             run = None if ahead else self._steal(worker in self._cold)
         else:
             missing = self._state.count("missing")
-            idle = self.limit - sum(1 for run in self._runs if not run.ahead)
+            idle = self.limit + self._probe_reading - sum(1 for run in self._runs if not run.ahead)
             shares = self.limit * AHEAD_SHARES if ahead else max(1, idle)
             share = max(1, -(-missing // shares))
             share = min(share, max(1, RUN_BYTES // self.part_size))
@@ -1354,6 +1360,8 @@ class _Engine:
             with self._lock:
                 if run is not None:
                     self._release(run)
+                if worker == self._probe:
+                    self._probe_reading = False
                 self._users -= 1
                 if self._users == 0 and self._close_requested and self._fd >= 0:
                     os.close(self._fd)
@@ -1417,8 +1425,10 @@ class _Engine:
                 if run.offset >= run.end:
                     self._drop_run(run)
                     return None
-                # (The probe's connection, past the limit, still finishes its own run.)
-                if (worker >= self.limit and worker != self._probe) or self._stopping:
+                # The probe's connection, past the limit, still finishes its own run, unless
+                # a 429 lowered the limit.
+                probe = worker == self._probe == self.limit
+                if (worker >= self.limit and not probe) or self._stopping:
                     self._release(run)
                     return None
             return run

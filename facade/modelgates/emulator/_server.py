@@ -440,6 +440,11 @@ class _Handler(BaseHTTPRequestHandler):
             with self.server.emulator.lock:
                 job.bytes_served += sent
 
+    @staticmethod
+    def _next_drop(job: Job, offset: int) -> int | None:
+        """The first drop offset at ``offset`` or after (emulator lock held)."""
+        return next((d for d in sorted(job.faults.drop_at) if d >= offset), None)
+
     def _use_drop(self, job: Job, drop: int) -> bool:
         """Whether this answer, reaching ``drop``, drops there (False: another did)."""
         with self.server.emulator.lock:
@@ -458,7 +463,7 @@ class _Handler(BaseHTTPRequestHandler):
         with emulator.lock:
             # Used up by the answer that reaches it (below), not by one that starts before
             # it and ends short of it (a range, or a part another connection took over).
-            drop = next((d for d in sorted(faults.drop_at) if d >= offset), None)
+            drop = self._next_drop(job, offset)
             stall = (
                 faults.stall_at
                 if faults.stall_at is not None and faults.stall_at >= offset
@@ -473,7 +478,7 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk, offset = chunk[stall - offset :], stall
                 time.sleep(faults.stall_seconds)
                 stall = None
-            if drop is not None and offset + len(chunk) > drop:
+            while drop is not None and offset + len(chunk) > drop:
                 if self._use_drop(job, drop):
                     self.wfile.write(chunk[: drop - offset])
                     sent += drop - offset
@@ -482,7 +487,8 @@ class _Handler(BaseHTTPRequestHandler):
                             output.version += 1
                     self._drop()
                     return sent
-                drop = None  # another answer reached it first
+                with emulator.lock:  # another answer reached it first: the next one
+                    drop = self._next_drop(job, drop)
             self.wfile.write(chunk)
             offset += len(chunk)
             sent += len(chunk)
